@@ -1,0 +1,141 @@
+/**
+ * The session model and the one interface every store implements (memory, redis,
+ * redis-cluster, redis-sentinel).
+ *
+ * Token model, in short (docs/security.md has the long form):
+ * - A session id (`sid`) is `<tag><random>`: `tag` is 6 base64url characters of SHA-256(subject),
+ *   so every key of one user's sessions can share a Redis Cluster hash tag (`{tag}`) and any
+ *   script touches a single slot; the random part is 128 bits.
+ * - A refresh token is `<sid>.<secret>` with a 256-bit secret. The store keeps only
+ *   `hashRefresh(secret)` (SHA-256, base64url), never the secret.
+ * - Rotation: the gateway draws a random `nonce` and derives the successor secret as
+ *   HMAC-SHA256(key = presented secret, nonce). The store keeps `nonce` in the clear: within the
+ *   grace window a repeat of the just-rotated token gets the nonce back and derives the very same
+ *   successor, so concurrent refreshes converge on one token without the store ever holding a
+ *   usable secret (SHA-256(secret) does not give HMAC(secret, ·)).
+ * - Theft detection: the store keeps the hashes of the last few rotated tokens (`history`);
+ *   presenting one of them outside the grace rule ends the whole session. A token whose hash the
+ *   store has never seen is merely invalid: knowing a sid (it travels in `x-session-id`) must not
+ *   be enough to end someone's session.
+ */
+
+/** A session as the gateway reads it back. All times are epoch milliseconds. */
+export interface SessionRecord {
+  id: string
+  subject: string
+  roles: string[]
+  claims: Record<string, unknown>
+  createdAt: number
+  lastUsedAt: number
+  /** lastUsedAt + refreshTokenTtl, never past absoluteExpiresAt. */
+  idleExpiresAt: number
+  /** createdAt + sessionMaxAge; rotation never extends it. */
+  absoluteExpiresAt: number
+  userAgent: string | null
+  ip: string | null
+}
+
+export interface NewSession {
+  record: SessionRecord
+  /** hashRefresh(secret) of the first refresh token. */
+  refreshHash: string
+}
+
+export interface RotateRequest {
+  sessionId: string
+  /** hashRefresh(secret) of the presented token. */
+  presentedHash: string
+  /** hashRefresh(successor secret), used only if the presented token is the current one. */
+  successorHash: string
+  /** The nonce the successor was derived with; kept for the grace window. */
+  nonce: string
+  now: number
+  refreshTokenTtl: number
+  refreshReuseGrace: number
+  /** Client facts to record as last seen. */
+  userAgent: string | null
+  ip: string | null
+}
+
+export type RotateResult =
+  /** The presented token was current: it is now the predecessor, `successorHash` is current. */
+  | { kind: 'rotated'; session: SessionRecord }
+  /** The presented token is the immediate predecessor, within the grace window: reuse `nonce`. */
+  | { kind: 'grace'; session: SessionRecord; nonce: string }
+  /** A rotated token was presented outside the grace rule: the session has been ended. */
+  | { kind: 'reused'; session: SessionRecord }
+  /** The session is past its idle or absolute expiry: it has been ended. */
+  | { kind: 'expired' }
+  /** No such session, or a secret this session never issued. Nothing changed. */
+  | { kind: 'unknown' }
+
+export type EndReason = 'logout' | 'logout_all' | 'deleted' | 'admin' | 'reuse' | 'expired' | 'evicted'
+
+/** What the revocation set is built from; `cached` mode keeps it in memory on every instance. */
+export interface RevocationSnapshot {
+  /** Ended sessions whose access tokens may still be unexpired: [sid, forgetAfter ms]. */
+  sessions: Array<[string, number]>
+  /** Per-user "not before" marks from logout-all: [subject, notBefore ms, forgetAfter ms]. */
+  users: Array<[string, number, number]>
+}
+
+export type RevocationEvent =
+  | { type: 'session'; sessionId: string; forgetAfter: number }
+  | { type: 'user'; subject: string; notBefore: number; forgetAfter: number }
+
+export interface RevocationListener {
+  onEvent(event: RevocationEvent): void
+  /** The feed may have missed events (reconnect): the listener must resync from a snapshot. */
+  onGap(): void
+}
+
+export interface StoreOptions {
+  /** How long a revocation entry must live: an access token's lifetime plus clock tolerance. */
+  revocationTtl: number
+  /** Oldest sessions of a user are ended beyond this many. */
+  maxSessionsPerUser: number
+  /** How many rotated hashes to remember for theft detection. */
+  historySize: number
+}
+
+export interface SessionStore {
+  readonly kind: 'memory' | 'redis'
+
+  /** Stores a new session; ends (and revokes) the user's oldest ones beyond the limit. */
+  create(session: NewSession, now: number): Promise<{ evicted: string[] }>
+
+  /** Atomically rotates (one Lua round trip on Redis). See RotateResult. */
+  rotate(request: RotateRequest): Promise<RotateResult>
+
+  /** A live session, or null when unknown or expired. */
+  get(sessionId: string, now: number): Promise<SessionRecord | null>
+
+  /** Live sessions of one subject, newest first. O(sessions of that user). */
+  list(subject: string, now: number): Promise<SessionRecord[]>
+
+  /**
+   * Ends one session if it exists and, when `subject` is given, belongs to it.
+   * Revokes its access tokens. Returns the ended session, or null.
+   */
+  end(sessionId: string, reason: EndReason, now: number, subject?: string): Promise<SessionRecord | null>
+
+  /**
+   * Ends a session by refresh token (logout with only a refresh token): only if the presented
+   * hash is the current or the immediately previous one. Returns the ended session or null.
+   */
+  endByRefresh(sessionId: string, presentedHash: string, now: number): Promise<SessionRecord | null>
+
+  /** Ends every session of a subject and sets its "not before" mark. Returns the ended ids. */
+  endAll(subject: string, reason: EndReason, now: number): Promise<string[]>
+
+  /** Every live revocation entry, for a full (re)sync. */
+  revocations(now: number): Promise<RevocationSnapshot>
+
+  /** Subscribes to revocations made by any instance sharing this store. */
+  subscribe(listener: RevocationListener): () => void
+
+  /** Resolves when the store answers; rejects otherwise (readiness). */
+  ping(): Promise<void>
+
+  close(): Promise<void>
+}
