@@ -3,13 +3,42 @@
  *
  * The TypeBox schema below is (1) the JSON Schema that validates a file (published as
  * `config/gateway.schema.json` for editors), and (2) where the TypeScript types come from:
- * `RawConfig` is what a file may contain, `GatewayConfig` is what the loader hands out after
- * defaults, `${VAR}` expansion, durations (as milliseconds) and relative paths are resolved.
+ * `RawConfig` is a file's content once schema defaults are filled in, `GatewayConfig` is what
+ * the loader hands out after `${VAR}` expansion, durations (as milliseconds) and relative
+ * paths are resolved. `json-schema.ts` derives the published, editor-facing form.
  */
-import { Type, type Static, type TSchema } from '@sinclair/typebox'
+import { Type, type SchemaOptions, type Static, type TSchema } from '@sinclair/typebox'
 
 /** `"500ms"`, `"30s"`, `"10m"`, `"12h"`, `"14d"` or an integer number of seconds. */
 export const DURATION_PATTERN = '^[0-9]+(ms|s|m|h|d)$'
+
+/**
+ * Annotation keywords of our own. `x-duration` marks a duration (the loader converts it to
+ * milliseconds); `x-expected` is the human wording of a `pattern`, used in error messages.
+ */
+export const ANNOTATIONS = ['x-duration', 'x-expected'] as const
+
+/**
+ * A closed set of strings as a JSON Schema `enum`: one readable error ("must be one of ...")
+ * instead of one per literal, and a literal union as its static type. (`Type.Union` over
+ * `values.map(Type.Literal)` would type as plain `string`.)
+ */
+const OneOf = <const T extends readonly string[]>(values: T, opts: SchemaOptions = {}) =>
+  Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts })
+
+/** A string matching `pattern`; `expected` words the rule for error messages. */
+const Matching = (pattern: string, expected: string, opts: SchemaOptions = {}) =>
+  Type.String({ pattern, 'x-expected': expected, ...opts })
+
+/**
+ * A URL path: `/`-separated segments of RFC 3986 pchars, without `%`, empty segments (`//`)
+ * or dot segments (`.`, `..`). Request paths are normalised before matching, so a prefix
+ * that is not already normal could never match, or would match something unintended.
+ * (Each repetition starts with `/`, so the regular expression cannot backtrack badly.)
+ */
+const PATH_PATTERN = "^(?!.*/\\.\\.?(/|$))(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*/?$"
+const PathString = (opts: SchemaOptions = {}) =>
+  Matching(PATH_PATTERN, 'a path such as /api/orders (no //, no . or .. segments, no %)', opts)
 const Duration = (def: string, description: string) =>
   Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
     default: def,
@@ -41,10 +70,7 @@ const Server = obj({
   headersTimeout: Duration('20s', 'time allowed to receive the request head'),
   keepAliveTimeout: Duration('72s', 'idle keep-alive connection lifetime'),
   shutdownTimeout: Duration('25s', 'on SIGTERM, how long in-flight requests may take before the process exits'),
-  logLevel: Type.Union(
-    ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((l) => Type.Literal(l)),
-    { default: 'info', description: 'pino log level' },
-  ),
+  logLevel: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level' }),
   demoUpstream: Type.Union([Type.Null(), Type.Integer({ minimum: 0, maximum: 65535 })], {
     default: null,
     description: 'start the built-in echo upstream on 127.0.0.1:<port> (for the demo config only)',
@@ -53,7 +79,7 @@ const Server = obj({
 
 const Cookies = obj({
   secure: Type.Boolean({ default: true, description: 'Secure cookies with __Host-/__Secure- names; false only for plain-http development' }),
-  sameSite: Type.Union([Type.Literal('lax'), Type.Literal('strict')], { default: 'lax' }),
+  sameSite: OneOf(['lax', 'strict'], { default: 'lax' }),
   domain: Type.Union([Type.Null(), Type.String({ minLength: 1 })], { default: null }),
 })
 
@@ -81,13 +107,17 @@ const SigningKey = Type.Union([
   ),
 ])
 
-const Keys = obj({
-  algorithm: Type.Union(['ES256', 'EdDSA', 'RS256', 'HS256'].map((a) => Type.Literal(a)), { default: 'ES256' }),
-  signing: Type.Array(SigningKey, {
-    minItems: 1,
-    description: 'the first entry signs; every entry verifies; public parts go to the JWKS',
-  }),
-})
+// No default: without `keys` the gateway generates an ephemeral key (and says so).
+const Keys = Type.Object(
+  {
+    algorithm: OneOf(['ES256', 'EdDSA', 'RS256', 'HS256'], { default: 'ES256' }),
+    signing: Type.Array(SigningKey, {
+      minItems: 1,
+      description: 'the first entry signs; every entry verifies; public parts go to the JWKS',
+    }),
+  },
+  Strict,
+)
 
 const StaticUser = Type.Object(
   {
@@ -105,7 +135,9 @@ const Identity = Type.Union([
   Type.Object(
     {
       type: Type.Literal('http'),
-      url: Type.String({ pattern: '^https?://', description: 'POST {"username","password"}; 200 {"subject","roles"?,"claims"?} = valid' }),
+      url: Matching('^https?://', 'an http:// or https:// URL', {
+        description: 'POST {"username","password"}; 200 {"subject","roles"?,"claims"?} = valid',
+      }),
       timeout: Duration('2s', 'no answer within it = 503 identity_unavailable'),
     },
     Strict,
@@ -113,7 +145,7 @@ const Identity = Type.Union([
 ])
 
 const Auth = obj({
-  basePath: Type.String({ pattern: '^/[A-Za-z0-9._~/-]*$', default: '/auth' }),
+  basePath: PathString({ default: '/auth', description: 'all auth endpoints live under it' }),
   issuer: Type.String({ minLength: 1, default: 'portcullis' }),
   audience: Type.String({ minLength: 1, default: 'portcullis' }),
   accessTokenTtl: Duration('10m', 'lifetime of an access token'),
@@ -122,7 +154,7 @@ const Auth = obj({
   refreshReuseGrace: Duration('10s', 'window in which the just-rotated refresh token returns the same successor'),
   clockTolerance: Duration('30s', 'leeway for exp/nbf checks'),
   maxSessionsPerUser: Type.Integer({ minimum: 1, maximum: 10000, default: 50, description: 'oldest sessions are ended beyond it' }),
-  allowedOrigins: Type.Array(Type.String({ pattern: '^https?://[^/]+$' }), {
+  allowedOrigins: Type.Array(Matching('^https?://[^/]+$', 'an origin such as https://app.example.com (no path)'), {
     default: [],
     description: "origins allowed to make cookie-authenticated unsafe requests; the gateway's own origin always is",
   }),
@@ -133,8 +165,8 @@ const Auth = obj({
 })
 
 const Store = obj({
-  type: Type.Union(['memory', 'redis', 'redis-cluster', 'redis-sentinel'].map((t) => Type.Literal(t)), { default: 'memory' }),
-  url: Type.String({ pattern: '^rediss?://', default: 'redis://127.0.0.1:6379/0' }),
+  type: OneOf(['memory', 'redis', 'redis-cluster', 'redis-sentinel'], { default: 'memory' }),
+  url: Matching('^rediss?://', 'a redis:// or rediss:// URL', { default: 'redis://127.0.0.1:6379/0' }),
   nodes: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
   sentinels: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
   name: Type.String({ minLength: 1, default: 'mymaster' }),
@@ -144,7 +176,7 @@ const Store = obj({
 })
 
 const Revocation = obj({
-  mode: Type.Union([Type.Literal('cached'), Type.Literal('strict'), Type.Literal('off')], { default: 'cached' }),
+  mode: OneOf(['cached', 'strict', 'off'], { default: 'cached' }),
   resyncInterval: Duration('30s', 'cached mode: full resync of the revoked-session set'),
 })
 
@@ -160,11 +192,14 @@ const RateLimits = obj({
 
 const Route = Type.Object(
   {
-    name: Type.String({ pattern: '^[A-Za-z0-9_.-]+$', maxLength: 64, description: 'unique; used in logs and metric labels' }),
-    prefix: Type.String({ pattern: '^/', description: 'matched by longest prefix, on segment boundaries' }),
-    upstream: Type.String({ pattern: '^https?://[^/?#]+(/[^?#]*)?$' }),
-    rewritePrefix: Type.Optional(Type.String({ pattern: '^/' })),
-    auth: Type.Union([Type.Literal('required'), Type.Literal('optional'), Type.Literal('none')], { default: 'required' }),
+    name: Matching('^[A-Za-z0-9_.-]+$', 'letters, digits, _ . or -', {
+      maxLength: 64,
+      description: 'unique; used in logs and metric labels',
+    }),
+    prefix: PathString({ description: 'matched by longest prefix, on segment boundaries' }),
+    upstream: Matching('^https?://[^/?#]+(/[^?#]*)?$', 'an http:// or https:// URL without query or fragment'),
+    rewritePrefix: Type.Optional(PathString({ description: 'replaces the prefix upstream; default: the prefix itself' })),
+    auth: OneOf(['required', 'optional', 'none'], { default: 'required' }),
     roles: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
     websocket: Type.Boolean({ default: false }),
     timeout: Duration('30s', 'upstream response timeout, then 504'),
@@ -193,26 +228,27 @@ export const ConfigSchema = Type.Object(
 
 export type RawConfig = Static<typeof ConfigSchema>
 
-/** Replaces every duration field's type (string | number) with milliseconds. */
-type Ms<T> = T extends string | number
+/**
+ * What a setting becomes once loaded. Durations are the only settings typed exactly
+ * `string | number`, and they become milliseconds; everything else keeps its type.
+ * (`unknown` is passed through first: it would otherwise recurse forever below.)
+ */
+type Loaded<T> = unknown extends T
   ? T
-  : T extends (infer U)[]
-    ? Ms<U>[]
-    : T extends object
-      ? { [K in keyof T]: Ms<T[K]> }
-      : T
-type Durations<T> = {
-  [K in keyof T]: T[K] extends string | number
-    ? string extends T[K]
-      ? number extends T[K]
+  : undefined extends T
+    ? Loaded<Exclude<T, undefined>> | undefined
+    : [T] extends [string | number]
+      ? [string | number] extends [T]
         ? number
-        : T[K]
-      : T[K]
-    : Ms<Durations<T[K]>>
-}
+        : T
+      : T extends readonly (infer U)[]
+        ? Loaded<U>[]
+        : T extends object
+          ? { [K in keyof T]: Loaded<T[K]> }
+          : T
 
 /** What the loader hands out: defaults applied, `${VAR}` expanded, durations in ms, paths absolute. */
-export type GatewayConfig = Durations<RawConfig> & {
+export type GatewayConfig = Loaded<RawConfig> & {
   /** Absolute path of the file this generation was loaded from (null when built in code). */
   readonly source: string | null
 }
