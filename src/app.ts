@@ -1,0 +1,118 @@
+/**
+ * buildGateway(config, deps) → a ready-to-use Fastify instance for one config generation.
+ * It never listens: main.ts (or a test) decides where requests come from.
+ */
+import fastifyCookie from '@fastify/cookie'
+import Fastify, { LogController, type FastifyInstance, type FastifyServerFactory } from 'fastify'
+import type { Logger } from 'pino'
+import type { Authenticated, Authenticator } from './auth/authenticate.js'
+import { cookieNames } from './auth/cookies.js'
+import type { IdentitySource } from './auth/identity/types.js'
+import type { Keyring } from './auth/keys.js'
+import { createVerifier } from './auth/verify.js'
+import type { GatewayConfig } from './config/schema.js'
+import { GatewayError } from './errors.js'
+import { errorHandler, notFoundHandler } from './ops/error-handler.js'
+import { healthRoutes, type Readiness } from './ops/health.js'
+import { requestId } from './ops/logger.js'
+import { stripIdentityHeaders } from './proxy/headers.js'
+import { normalizeTarget } from './proxy/normalize.js'
+import { proxyRoutes } from './proxy/routes.js'
+import { revocationCheck } from './revocation/check.js'
+import type { RevocationSet } from './revocation/set.js'
+import type { SessionStore } from './sessions/types.js'
+import { sessionRoutes } from './auth/routes.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by authentication on protected routes and session endpoints. */
+    auth: Authenticated | null
+    /** The configured route that served this request, for logs and metrics. */
+    routeName: string
+  }
+}
+
+export interface GatewayDeps {
+  logger: Logger
+  keyring: Keyring
+  store: SessionStore
+  revocations: RevocationSet
+  identity: IdentitySource
+  readiness?: Readiness
+  /** Injected clock (ms). */
+  now?: () => number
+  /** Supplied by main.ts so one long-lived http.Server can serve successive generations. */
+  serverFactory?: FastifyServerFactory
+}
+
+const kBadTarget = Symbol('portcullis.badTarget')
+
+export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Promise<FastifyInstance> {
+  const now = deps.now ?? Date.now
+  const { server, auth } = config
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    genReqId: requestId,
+    trustProxy: server.trustProxy,
+    bodyLimit: server.bodyLimit,
+    // One access line per request, written by our onResponse hook, instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true }),
+    return503OnClosing: true,
+    ...(deps.serverFactory ? { serverFactory: deps.serverFactory } : {}),
+    // Runs before routing: the route is chosen on the normalised path only.
+    rewriteUrl(req) {
+      const url = req.url ?? '/'
+      const normalised = normalizeTarget(url)
+      if (normalised === null) {
+        ;(req as unknown as Record<symbol, boolean>)[kBadTarget] = true
+        return '/'
+      }
+      return normalised
+    },
+  }) as unknown as FastifyInstance
+
+  app.decorateRequest('auth', null)
+  app.decorateRequest('routeName', '')
+  await app.register(fastifyCookie)
+  app.setErrorHandler(errorHandler)
+  app.setNotFoundHandler(notFoundHandler)
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id)
+    // On every route and every error path: a client never speaks for the gateway.
+    stripIdentityHeaders(request.headers)
+    if ((request.raw as unknown as Record<symbol, boolean>)[kBadTarget]) {
+      throw new GatewayError('invalid_request', 'invalid request target')
+    }
+  })
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      { req: request, route: request.routeName || undefined, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+      'request',
+    )
+  })
+
+  const authenticator: Authenticator = {
+    verify: createVerifier({
+      keyring: deps.keyring,
+      issuer: auth.issuer,
+      audience: auth.audience,
+      clockTolerance: auth.clockTolerance,
+      maxLifetime: auth.accessTokenTtl,
+      now,
+    }),
+    isRevoked: revocationCheck(config.revocation.mode, deps.revocations, deps.store, now),
+    accessCookie: cookieNames(auth).access,
+    allowedOrigins: new Set(auth.allowedOrigins),
+  }
+
+  healthRoutes(app, deps.readiness ?? { notReadyBecause: async () => deps.store.ping().then(() => null, () => 'store unreachable') })
+  app.get('/.well-known/jwks.json', async (_req, reply) => {
+    reply.header('cache-control', 'public, max-age=300')
+    return deps.keyring.jwks
+  })
+  await app.register(sessionRoutes, { prefix: auth.basePath, config, deps, authenticator, now })
+  await proxyRoutes(app, config.routes, { authenticator, trustProxy: server.trustProxy })
+  await app.ready()
+  return app
+}

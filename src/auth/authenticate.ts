@@ -1,0 +1,58 @@
+/**
+ * Authentication of a request by access token: bearer header first, else the access cookie.
+ * Used by every proxied route with `auth: required|optional` and by the session endpoints.
+ */
+import type { FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors.js'
+import type { RevocationCheck } from '../revocation/check.js'
+import { checkCsrf, isUnsafeMethod } from './csrf.js'
+import type { AccessClaims, Verifier } from './verify.js'
+
+export interface Authenticator {
+  readonly verify: Verifier
+  readonly isRevoked: RevocationCheck
+  readonly accessCookie: string
+  readonly allowedOrigins: ReadonlySet<string>
+}
+
+export interface Authenticated {
+  readonly claims: AccessClaims
+  readonly viaCookie: boolean
+}
+
+/** The presented access token, or null when none was presented. Never read from the query string. */
+export function presentedToken(request: FastifyRequest, accessCookie: string): { token: string; viaCookie: boolean } | null {
+  const header = request.headers.authorization
+  if (header !== undefined && header.length >= 6 && header.slice(0, 6).toLowerCase() === 'bearer') {
+    // RFC 6750 §2.1: "Bearer" 1*SP b64token. Anything else after the scheme is no token.
+    const token = header.slice(6).trim()
+    if (header[6] !== ' ' || token === '') throw new GatewayError('invalid_token', 'malformed bearer credentials')
+    return { token, viaCookie: false }
+  }
+  const cookie = request.cookies?.[accessCookie]
+  return cookie ? { token: cookie, viaCookie: true } : null
+}
+
+/**
+ * Verifies the presented token, checks revocation, roles and (for cookie-authenticated unsafe
+ * requests) CSRF. Returns null only when no token was presented and `required` is false.
+ */
+export async function authenticate(
+  request: FastifyRequest,
+  auth: Authenticator,
+  required: boolean,
+  roles?: readonly string[],
+): Promise<Authenticated | null> {
+  const presented = presentedToken(request, auth.accessCookie)
+  if (!presented) {
+    if (required) throw new GatewayError('missing_token')
+    return null
+  }
+  const claims = await auth.verify(presented.token)
+  if (await auth.isRevoked(claims)) throw new GatewayError('token_revoked')
+  if (roles && !roles.some((r) => claims.roles.includes(r))) throw new GatewayError('forbidden')
+  // Only cookies ride along on cross-site requests by themselves; a bearer header had to be
+  // set by script on our origin, so it needs no CSRF check.
+  if (presented.viaCookie && isUnsafeMethod(request.method)) checkCsrf(request, auth.allowedOrigins)
+  return { claims, viaCookie: presented.viaCookie }
+}

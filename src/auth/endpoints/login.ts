@@ -1,0 +1,49 @@
+/**
+ * POST {basePath}/login: credentials → a new session and its tokens.
+ */
+import type { FastifyInstance } from 'fastify'
+import { GatewayError } from '../../errors.js'
+import { formatRefreshToken, hashRefresh, newRefreshSecret, newSessionId } from '../../sessions/tokens.js'
+import type { SessionRecord } from '../../sessions/types.js'
+import { checkCsrf } from '../csrf.js'
+import { MAX_PASSWORD_BYTES } from '../passwords.js'
+import type { EndpointContext } from '../routes.js'
+import { AUTH_BODY_LIMIT } from '../routes.js'
+import { isTokenMode, sendTokens } from '../transport.js'
+import { clientFacts, objectBody, stringField } from './body.js'
+
+export function loginEndpoint(app: FastifyInstance, ctx: EndpointContext): void {
+  const { auth } = ctx.config
+  app.post('/login', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    // Login CSRF: a cross-site page must not sign a victim's browser into another account.
+    if (!isTokenMode(request)) checkCsrf(request, ctx.authenticator.allowedOrigins)
+    const body = objectBody(request.body, true)
+    const username = stringField(body, 'username', 256)
+    const password = stringField(body, 'password', MAX_PASSWORD_BYTES)
+    // Refused before any hashing: an enormous password is a cheap way to burn CPU.
+    if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) throw new GatewayError('invalid_request', '"password" is too long')
+
+    const identity = await ctx.deps.identity.authenticate(username, password)
+    // Same answer for an unknown user and a wrong password (no account enumeration).
+    if (!identity) throw new GatewayError('invalid_credentials')
+
+    const now = ctx.now()
+    const record: SessionRecord = {
+      id: newSessionId(identity.subject),
+      subject: identity.subject,
+      roles: identity.roles,
+      claims: identity.claims,
+      createdAt: now,
+      lastUsedAt: now,
+      idleExpiresAt: Math.min(now + auth.refreshTokenTtl, now + auth.sessionMaxAge),
+      absoluteExpiresAt: now + auth.sessionMaxAge,
+      ...clientFacts(request),
+    }
+    const secret = newRefreshSecret()
+    const { evicted } = await ctx.deps.store.create({ record, refreshHash: hashRefresh(secret) }, now)
+    ctx.revokeLocally(evicted, now)
+    request.log.info({ sessionId: record.id, subject: record.subject }, 'session created')
+    const access = await ctx.mint(record, now)
+    return sendTokens(request, reply, auth, { session: record, access, refreshToken: formatRefreshToken(record.id, secret) }, now)
+  })
+}

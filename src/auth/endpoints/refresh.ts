@@ -1,0 +1,75 @@
+/**
+ * POST {basePath}/refresh: rotate the refresh token, mint a new access token.
+ * The rotation itself (grace, reuse detection, expiry) is one atomic store call.
+ */
+import type { FastifyInstance } from 'fastify'
+import { GatewayError } from '../../errors.js'
+import { deriveSuccessor, formatRefreshToken, hashRefresh, newNonce, parseRefreshToken } from '../../sessions/tokens.js'
+import { cookieNames } from '../cookies.js'
+import { checkCsrf } from '../csrf.js'
+import type { EndpointContext } from '../routes.js'
+import { AUTH_BODY_LIMIT } from '../routes.js'
+import { clearCookies, sendTokens } from '../transport.js'
+import { clientFacts, objectBody } from './body.js'
+
+/** The presented refresh token: the JSON body's, else the refresh cookie's. */
+export function presentedRefreshToken(request: { body: unknown; cookies: Record<string, string | undefined> }, cookieName: string) {
+  const body = objectBody(request.body, false)
+  const fromBody = body['refreshToken']
+  if (fromBody !== undefined) {
+    if (typeof fromBody !== 'string') throw new GatewayError('invalid_request', '"refreshToken" must be a string')
+    return { token: fromBody, viaCookie: false }
+  }
+  const cookie = request.cookies[cookieName]
+  return cookie ? { token: cookie, viaCookie: true } : null
+}
+
+export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): void {
+  const { auth } = ctx.config
+  const refreshCookie = cookieNames(auth).refresh
+  app.post('/refresh', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    const presented = presentedRefreshToken(request, refreshCookie)
+    if (!presented) throw new GatewayError('invalid_refresh_token', 'no refresh token presented')
+    if (presented.viaCookie) checkCsrf(request, ctx.authenticator.allowedOrigins)
+    const parsed = parseRefreshToken(presented.token)
+    if (!parsed) {
+      if (presented.viaCookie) clearCookies(reply, auth)
+      throw new GatewayError('invalid_refresh_token')
+    }
+
+    const now = ctx.now()
+    const nonce = newNonce()
+    const result = await ctx.deps.store.rotate({
+      sessionId: parsed.sessionId,
+      presentedHash: hashRefresh(parsed.secret),
+      successorHash: hashRefresh(deriveSuccessor(parsed.secret, nonce)),
+      nonce,
+      now,
+      refreshTokenTtl: auth.refreshTokenTtl,
+      refreshReuseGrace: auth.refreshReuseGrace,
+      ...clientFacts(request),
+    })
+    switch (result.kind) {
+      case 'rotated':
+      case 'grace': {
+        // In the grace case the stored nonce re-derives the successor already handed out, so
+        // two tabs refreshing at once end up holding the same token.
+        const successor = deriveSuccessor(parsed.secret, result.kind === 'grace' ? result.nonce : nonce)
+        const access = await ctx.mint(result.session, now)
+        return sendTokens(request, reply, auth, { session: result.session, access, refreshToken: formatRefreshToken(result.session.id, successor) }, now)
+      }
+      case 'reused':
+        ctx.revokeLocally([result.session.id], now)
+        request.log.warn({ sessionId: result.session.id, subject: result.session.subject }, 'refresh token reuse: session ended')
+        clearCookies(reply, auth)
+        throw new GatewayError('refresh_token_reused')
+      case 'expired':
+        ctx.revokeLocally([parsed.sessionId], now)
+        clearCookies(reply, auth)
+        throw new GatewayError('session_expired')
+      case 'unknown':
+        if (presented.viaCookie) clearCookies(reply, auth)
+        throw new GatewayError('invalid_refresh_token')
+    }
+  })
+}

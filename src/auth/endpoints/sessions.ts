@@ -1,0 +1,60 @@
+/**
+ * GET {basePath}/me, GET {basePath}/sessions, DELETE {basePath}/sessions/:id.
+ */
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { GatewayError } from '../../errors.js'
+import { isSessionId } from '../../sessions/tokens.js'
+import type { SessionRecord } from '../../sessions/types.js'
+import { authenticate, type Authenticated } from '../authenticate.js'
+import type { EndpointContext } from '../routes.js'
+import { clearCookies } from '../transport.js'
+
+/** The device list entry shown to a user (SPEC.md `GET /sessions`). */
+export function sessionView(s: SessionRecord, currentSessionId: string | null) {
+  return {
+    id: s.id,
+    createdAt: new Date(s.createdAt).toISOString(),
+    lastUsedAt: new Date(s.lastUsedAt).toISOString(),
+    expiresAt: new Date(Math.min(s.idleExpiresAt, s.absoluteExpiresAt)).toISOString(),
+    userAgent: s.userAgent,
+    ip: s.ip,
+    current: s.id === currentSessionId,
+  }
+}
+
+export async function caller(request: FastifyRequest, ctx: EndpointContext, roles?: string[]): Promise<Authenticated> {
+  const auth = await authenticate(request, ctx.authenticator, true, roles)
+  if (!auth) throw new GatewayError('missing_token')
+  return auth
+}
+
+export function sessionEndpoints(app: FastifyInstance, ctx: EndpointContext): void {
+  app.get('/me', async (request) => {
+    const { claims } = await caller(request, ctx)
+    const { iss: _iss, aud: _aud, sub, sid, iat, exp, jti: _jti, nbf: _nbf, roles, ...custom } = claims
+    return {
+      subject: sub,
+      roles,
+      sessionId: sid,
+      claims: custom,
+      issuedAt: new Date(iat * 1000).toISOString(),
+      expiresAt: new Date(exp * 1000).toISOString(),
+    }
+  })
+
+  app.get('/sessions', async (request) => {
+    const { claims } = await caller(request, ctx)
+    const sessions = await ctx.deps.store.list(claims.sub, ctx.now())
+    return { sessions: sessions.map((s) => sessionView(s, claims.sid)) }
+  })
+
+  app.delete<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
+    const { claims } = await caller(request, ctx)
+    const id = request.params.id
+    // Someone else's session and no session at all look the same: 404 either way.
+    const ended = isSessionId(id) ? await ctx.endSession(id, 'deleted', ctx.now(), claims.sub) : null
+    if (!ended) throw new GatewayError('not_found')
+    if (id === claims.sid) clearCookies(reply, ctx.config.auth)
+    return reply.code(204).send()
+  })
+}

@@ -1,0 +1,113 @@
+/**
+ * Access-token verification: the first step of every protected request.
+ *
+ * Cheap structural checks run before any cryptography so garbage costs almost nothing; a
+ * bounded cache of verified tokens (token → claims) skips the signature check for a token
+ * seen before, while `exp`/`nbf` are still checked on every request (revocation and roles are
+ * checked by the caller on every request too). Only successfully verified tokens are cached,
+ * so a forged token can never be served from the cache.
+ */
+import { errors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose'
+import { LRUCache } from 'lru-cache'
+import { GatewayError } from '../errors.js'
+import type { Keyring } from './keys.js'
+
+export interface AccessClaims extends JWTPayload {
+  sub: string
+  sid: string
+  iat: number
+  exp: number
+  roles: string[]
+}
+
+export interface VerifierOptions {
+  keyring: Keyring
+  issuer: string
+  audience: string
+  /** ms */
+  clockTolerance: number
+  /** ms; a token whose exp − iat exceeds it is refused. */
+  maxLifetime: number
+  /** Entries in the verified-token cache; 0 disables it. */
+  cacheSize?: number
+  now?: () => number
+}
+
+/** Our own tokens are well under 2 KiB; anything far larger is refused before parsing. */
+export const MAX_TOKEN_LENGTH = 8192
+const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
+
+export type Verifier = (token: string) => Promise<AccessClaims>
+
+export function createVerifier(opts: VerifierOptions): Verifier {
+  const { keyring, issuer, audience, maxLifetime } = opts
+  const now = opts.now ?? Date.now
+  const toleranceSec = Math.ceil(opts.clockTolerance / 1000)
+  const maxLifetimeSec = Math.ceil(maxLifetime / 1000)
+  const cache = opts.cacheSize === 0 ? null : new LRUCache<string, AccessClaims>({ max: opts.cacheSize ?? 10_000 })
+
+  // Keys are looked up by `kid` among the configured ones only. Key material named in the
+  // header (`jwk`, `jku`, `x5u`, `x5c`) is never consulted: trusting it lets anyone sign
+  // tokens with their own key (CVE-2018-0114 class of bugs).
+  const getKey = (header: JWTHeaderParameters) => {
+    const key = header.kid === undefined ? undefined : keyring.verifiers.get(header.kid)
+    if (!key) throw new GatewayError('invalid_token', 'unknown signing key')
+    return key
+  }
+  const verifyOptions = {
+    algorithms: [keyring.algorithm], // pinned: no `none`, no HS/RS confusion (RFC 8725 §3.1)
+    issuer,
+    audience,
+    clockTolerance: toleranceSec,
+    requiredClaims: ['exp', 'iat', 'sub', 'sid'],
+    currentDate: undefined as Date | undefined,
+  }
+
+  return async function verify(token) {
+    const nowSec = Math.floor(now() / 1000)
+    const hit = cache?.get(token)
+    if (hit) {
+      checkTimes(hit, nowSec, toleranceSec)
+      return hit
+    }
+    if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) {
+      throw new GatewayError('invalid_token', 'malformed token')
+    }
+    let payload: JWTPayload
+    try {
+      ;({ payload } = await jwtVerify(token, getKey, { ...verifyOptions, currentDate: new Date(nowSec * 1000) }))
+    } catch (err) {
+      if (err instanceof GatewayError) throw err
+      if (err instanceof errors.JWTExpired) throw new GatewayError('token_expired')
+      throw new GatewayError('invalid_token', undefined, { cause: err })
+    }
+    const claims = checkShape(payload, maxLifetimeSec)
+    cache?.set(token, claims)
+    return claims
+  }
+}
+
+function checkShape(payload: JWTPayload, maxLifetimeSec: number): AccessClaims {
+  const { sub, sid, iat, exp } = payload
+  const roles = payload['roles'] ?? []
+  if (typeof sub !== 'string' || sub === '' || typeof sid !== 'string' || sid === '') {
+    throw new GatewayError('invalid_token', 'missing subject or session')
+  }
+  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
+    throw new GatewayError('invalid_token', 'roles must be an array of strings')
+  }
+  // A token living longer than we would ever issue was not minted by this gateway's rules
+  // (or was minted with a leaked key for long-term use): refuse it.
+  if (typeof iat !== 'number' || typeof exp !== 'number' || exp - iat > maxLifetimeSec) {
+    throw new GatewayError('invalid_token', 'token lifetime exceeds the configured access token TTL')
+  }
+  return Object.freeze({ ...payload, sub, sid, iat, exp, roles }) as AccessClaims
+}
+
+/** For cache hits: the signature was checked before, the clock has moved since. */
+function checkTimes(claims: AccessClaims, nowSec: number, toleranceSec: number): void {
+  if (claims.exp <= nowSec - toleranceSec) throw new GatewayError('token_expired')
+  if (typeof claims.nbf === 'number' && claims.nbf > nowSec + toleranceSec) {
+    throw new GatewayError('invalid_token', 'token not yet valid')
+  }
+}

@@ -1,0 +1,117 @@
+#!/usr/bin/env node
+/**
+ * portcullis start | check-config | hash-password | keys generate   (SPEC.md "CLI")
+ */
+import { realpathSync } from 'node:fs'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { runHashPassword } from './cli/hash-password.js'
+import { defaultKid, isGeneratedAlg, writeKey } from './cli/keys-generate.js'
+import { runStart } from './cli/start.js'
+import { checkConfigFile } from './config/gateway.js'
+
+const HELP: Record<string, string> = {
+  main: `Usage: portcullis <command> [options]
+
+Commands:
+  start            run the gateway
+  check-config     validate a config file
+  hash-password    read a password from stdin, print a hash for passwordHash
+  keys generate    write a new signing key (PKCS#8 PEM)
+
+Run "portcullis <command> --help" for a command's options.`,
+  start: `Usage: portcullis start [--config FILE]
+
+Runs the gateway. FILE defaults to $PORTCULLIS_CONFIG, then ./gateway.yaml.
+SIGHUP or a change to FILE reloads it; SIGTERM/SIGINT drain in-flight requests and exit 0.`,
+  'check-config': `Usage: portcullis check-config [--config FILE]
+
+Prints "ok" and exits 0 when FILE is valid (keys included); else prints every problem
+as FILE:LINE:COLUMN path: message and exits 1.`,
+  'hash-password': `Usage: portcullis hash-password
+
+Reads one password line from stdin and prints an argon2id hash (last line of stdout)
+for auth.identity[].users[].passwordHash. Example: echo 'secret' | portcullis hash-password`,
+  keys: `Usage: portcullis keys generate [--alg ES256|EdDSA|RS256] [--kid KID] [--out DIR]
+
+Writes DIR/KID.pem (PKCS#8 PEM private key, mode 0600) and prints its path.
+Defaults: --alg ES256, --kid today's date, --out ./keys.`,
+}
+
+function configPath(flag: string | undefined): string {
+  return flag ?? process.env['PORTCULLIS_CONFIG'] ?? 'gateway.yaml'
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(HELP['main'] + '\n')
+    return command === undefined ? 2 : 0
+  }
+  const wantsHelp = rest.includes('--help') || rest.includes('-h')
+  try {
+    switch (command) {
+      case 'start': {
+        if (wantsHelp) return help('start')
+        const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } })
+        return await runStart(configPath(values.config))
+      }
+      case 'check-config': {
+        if (wantsHelp) return help('check-config')
+        const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } })
+        const problems = await checkConfigFile(configPath(values.config), process.env)
+        if (problems.length === 0) {
+          process.stdout.write('ok\n')
+          return 0
+        }
+        for (const line of problems) process.stdout.write(line + '\n')
+        return 1
+      }
+      case 'hash-password':
+        if (wantsHelp) return help('hash-password')
+        return await runHashPassword({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+      case 'keys': {
+        const [sub, ...args] = rest
+        if (sub !== 'generate' || wantsHelp) return help('keys', sub === 'generate' || wantsHelp ? 0 : 2)
+        const { values } = parseArgs({
+          args,
+          options: { alg: { type: 'string', default: 'ES256' }, kid: { type: 'string' }, out: { type: 'string', default: 'keys' } },
+        })
+        if (!isGeneratedAlg(values.alg)) {
+          process.stderr.write(`unsupported --alg ${values.alg}: use ES256, EdDSA or RS256 (HS256 takes a secret, not a key file)\n`)
+          return 2
+        }
+        process.stdout.write((await writeKey(values.alg, values.kid ?? defaultKid(), values.out)) + '\n')
+        return 0
+      }
+      default:
+        process.stderr.write(`unknown command "${command}"\n\n${HELP['main']}\n`)
+        return 2
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException
+    // parseArgs errors and file errors are the user's to fix: a message, not a stack trace.
+    process.stderr.write(`portcullis ${command}: ${e.message}\n`)
+    return e.code?.startsWith('ERR_PARSE_ARGS') ? 2 : 1
+  }
+}
+
+function help(topic: string, code = 0): number {
+  ;(code === 0 ? process.stdout : process.stderr).write(HELP[topic] + '\n')
+  return code
+}
+
+// Run only when executed, not when imported by a test.
+const invoked = process.argv[1] ? realpathSync(process.argv[1]) : ''
+if (invoked === fileURLToPath(import.meta.url)) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      // `start` keeps the process alive itself and exits on its own terms.
+      if (code !== -1) process.exitCode = code
+    },
+    (err: unknown) => {
+      process.stderr.write(`portcullis: ${(err as Error).stack ?? String(err)}\n`)
+      process.exitCode = 1
+    },
+  )
+}

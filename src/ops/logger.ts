@@ -1,0 +1,58 @@
+/**
+ * pino setup: JSON lines on stdout, secrets redacted wherever they could appear.
+ */
+import { randomUUID } from 'node:crypto'
+import type { IncomingMessage } from 'node:http'
+import { pino, type Logger, type DestinationStream } from 'pino'
+
+/** Anything that could carry a credential, in whatever object it is logged. */
+const REDACT = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["proxy-authorization"]',
+  'res.headers["set-cookie"]',
+  'headers.authorization',
+  'headers.cookie',
+  'password',
+  'refreshToken',
+  'accessToken',
+  'token',
+  'secret',
+  '*.password',
+  '*.refreshToken',
+  '*.accessToken',
+  '*.token',
+  '*.secret',
+]
+
+export function createLogger(level: string, destination?: DestinationStream): Logger {
+  return pino(
+    {
+      level,
+      redact: { paths: REDACT, censor: '[redacted]' },
+      serializers: { req: serializeRequest, err: pino.stdSerializers.err },
+      base: { pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    destination,
+  )
+}
+
+const QUERY_SECRETS = /([?&](?:access_token|refresh_token|token|password|code|id_token)=)[^&]*/gi
+
+/** Method, path (secrets in the query masked) and peer; never headers or bodies. */
+function serializeRequest(req: { method?: string; url?: string; ip?: string; socket?: { remoteAddress?: string } }) {
+  return {
+    method: req.method,
+    url: req.url?.replace(QUERY_SECRETS, '$1[redacted]'),
+    remoteAddress: req.ip ?? req.socket?.remoteAddress,
+  }
+}
+
+const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
+
+/** Keeps a caller's X-Request-Id when it is harmless, so traces join up; else makes one. */
+export function requestId(req: IncomingMessage): string {
+  const given = req.headers['x-request-id']
+  return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
+}

@@ -1,0 +1,49 @@
+/**
+ * The in-memory set of ended sessions checked on every request in `cached` mode.
+ *
+ * Entries are kept only as long as an access token of that session could still be
+ * unexpired (`forgetAfter`), so the set stays small without any per-request I/O.
+ */
+import type { RevocationEvent, RevocationSnapshot } from '../sessions/types.js'
+
+export class RevocationSet {
+  #sessions = new Map<string, number>()
+  /** subject → [notBefore ms, forgetAfter ms] */
+  #users = new Map<string, [number, number]>()
+
+  get size(): number {
+    return this.#sessions.size + this.#users.size
+  }
+
+  /** Is a token of this session, issued at `iat` (seconds), revoked? */
+  isRevoked(sessionId: string, subject: string, iat: number): boolean {
+    if (this.#sessions.has(sessionId)) return true
+    if (this.#users.size === 0) return false
+    const mark = this.#users.get(subject)
+    // iat has one-second granularity: only tokens from whole seconds before the mark are
+    // cut here; sessions ended in the mark's own second are revoked by id as well.
+    return mark !== undefined && (iat + 1) * 1000 <= mark[0]
+  }
+
+  apply(event: RevocationEvent): void {
+    if (event.type === 'session') {
+      const prev = this.#sessions.get(event.sessionId) ?? 0
+      this.#sessions.set(event.sessionId, Math.max(prev, event.forgetAfter))
+    } else {
+      const prev = this.#users.get(event.subject)
+      if (!prev || prev[0] < event.notBefore) this.#users.set(event.subject, [event.notBefore, event.forgetAfter])
+    }
+  }
+
+  /** Replaces the whole content (a full resync). */
+  replace(snapshot: RevocationSnapshot): void {
+    this.#sessions = new Map(snapshot.sessions)
+    this.#users = new Map(snapshot.users.map(([subject, nb, fa]) => [subject, [nb, fa]]))
+  }
+
+  /** Drops entries whose tokens have all expired. */
+  prune(now: number): void {
+    for (const [sid, until] of this.#sessions) if (until <= now) this.#sessions.delete(sid)
+    for (const [sub, [, until]] of this.#users) if (until <= now) this.#users.delete(sub)
+  }
+}

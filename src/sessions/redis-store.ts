@@ -1,0 +1,182 @@
+/**
+ * The Redis session store (single server, Cluster or Sentinel: the client decides).
+ * Key layout: ./redis-layout.ts. Lua: ./redis-scripts.ts. Feed: ./redis-feed.ts.
+ *
+ * Ending a session is two writes in two slots: the user's session script, then the revocation
+ * script on the {rev} keys (which also publishes). This instance's listeners hear the event at
+ * once; if the second write fails, it is kept and retried, so a revocation is not lost.
+ */
+import type { Cluster, Redis } from 'ioredis'
+import { GatewayError } from '../errors.js'
+import { createRevocationFeed } from './redis-feed.js'
+import { decodeSession, encodeClient, encodeSession, redisKeys, storedHash } from './redis-layout.js'
+import { CREATE, END, END_ALL, LIST, REVOCATIONS, REVOKE, ROTATE } from './redis-scripts.js'
+import { assertSessionId, isLive } from './rotation.js'
+import { isSessionId } from './tokens.js'
+import type { RevocationEvent, RotateResult, SessionRecord, SessionStore, StoreOptions } from './types.js'
+
+export interface RedisStoreOptions extends StoreOptions {
+  /** Prepended to every key and to the channel name; must not contain braces. */
+  keyPrefix: string
+  /** Errors no caller can receive: the subscriber's, background retries'. */
+  onError?: (err: unknown) => void
+  /** close() also closes `client` (when the store's creator made it for the store). */
+  ownsClient?: boolean
+}
+
+const SCRIPTS = {
+  portcullisRotate: [1, ROTATE], portcullisCreate: [2, CREATE], portcullisEnd: [1, END],
+  portcullisEndAll: [1, END_ALL], portcullisList: [1, LIST], portcullisRevoke: [4, REVOKE],
+  portcullisRevocations: [3, REVOCATIONS],
+} as const
+type Scripted = Record<keyof typeof SCRIPTS, (...args: Array<string | number>) => Promise<unknown>>
+
+const MAX_PENDING = 10_000
+const TOKEN_PART = /^[A-Za-z0-9_-]{1,64}$/
+
+const unavailable = (cause: unknown) => new GatewayError('store_unavailable', 'session store call failed', { cause })
+
+async function call<T>(op: () => Promise<unknown>): Promise<T> {
+  try {
+    return (await op()) as T
+  } catch (cause) {
+    throw unavailable(cause)
+  }
+}
+
+export function createRedisStore(
+  client: Redis | Cluster,
+  makeSubscriber: () => Redis | Cluster,
+  options: RedisStoreOptions,
+): SessionStore {
+  const keys = redisKeys(options.keyPrefix)
+  const prefix = options.keyPrefix
+  const onError = options.onError ?? (() => {})
+  // EVALSHA, falling back to EVAL once per connection: rotate() stays one round trip.
+  for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) client.defineCommand(name, { numberOfKeys, lua })
+  const redis = client as unknown as Scripted
+  const feed = createRevocationFeed(keys.channel, makeSubscriber, onError)
+  const pending: Array<Array<string | number>> = []
+
+  let flushing: Promise<void> | null = null
+  async function flush(): Promise<void> {
+    while (pending.length > 0) {
+      try {
+        await redis.portcullisRevoke(...pending[0]!)
+      } catch {
+        return
+      }
+      pending.shift()
+    }
+  }
+  // One flush at a time: two would both send the head of the queue, then both drop an entry.
+  const flushPending = (): Promise<void> => (flushing ??= flush().finally(() => (flushing = null)))
+  const onReady = () => void flushPending()
+  client.on('ready', onReady)
+
+  async function revoke(sids: string[], now: number, subject?: string): Promise<void> {
+    const forgetAfter = now + options.revocationTtl
+    const events: RevocationEvent[] = sids.map((sessionId) => ({ type: 'session', sessionId, forgetAfter }))
+    if (subject !== undefined) events.push({ type: 'user', subject, notBefore: now, forgetAfter })
+    if (events.length === 0) return
+    feed.deliver(events)
+    const args = [...keys.revoked, keys.sequence, now, forgetAfter, keys.channel, JSON.stringify(events),
+      subject === undefined ? '0' : '1', subject ?? '', now, ...sids]
+    await flushPending()
+    try {
+      await redis.portcullisRevoke(...args)
+    } catch (cause) {
+      // The session is already gone; losing its revocation would let its tokens live on.
+      if (pending.push(args) > MAX_PENDING) onError(new Error('dropping a pending revocation', { cause: pending.shift() }))
+      throw unavailable(cause)
+    }
+  }
+
+  const decode = (sid: string, value: string | null | undefined) => (value ? decodeSession(sid, value) : null)
+
+  async function endWith(sid: string, now: number, mode: 'any' | 'subject' | 'refresh', arg = ''): Promise<SessionRecord | null> {
+    if (!isSessionId(sid)) return null
+    const value = await call<string | null>(() => redis.portcullisEnd(keys.session(sid), prefix, sid, now, mode, arg))
+    if (value === null) return null
+    await revoke([sid], now)
+    return decode(sid, value)?.record ?? null
+  }
+
+  return {
+    kind: 'redis',
+
+    async create({ record, refreshHash }, now) {
+      assertSessionId(record.id, record.subject)
+      const ttl = Math.ceil(Math.min(record.idleExpiresAt, record.absoluteExpiresAt) - now)
+      const indexTtl = Math.ceil(record.absoluteExpiresAt - now)
+      const evicted = await call<string[]>(() => redis.portcullisCreate(
+        keys.index(record.subject), keys.session(record.id), prefix, record.id, encodeSession(record, refreshHash),
+        record.createdAt, now, options.maxSessionsPerUser, Math.max(1, ttl), Math.max(1, indexTtl)))
+      if (evicted.length > 0) await revoke(evicted, now)
+      return { evicted }
+    },
+
+    async rotate(r): Promise<RotateResult> {
+      if (!TOKEN_PART.test(r.successorHash) || !TOKEN_PART.test(r.nonce)) throw new TypeError('malformed successor or nonce')
+      if (!isSessionId(r.sessionId) || !TOKEN_PART.test(r.presentedHash)) return { kind: 'unknown' }
+      const [kind, value] = await call<[string, string?]>(() => redis.portcullisRotate(
+        keys.session(r.sessionId), prefix, r.sessionId, storedHash(r.presentedHash), storedHash(r.successorHash),
+        r.nonce, r.now, r.refreshTokenTtl, r.refreshReuseGrace, encodeClient(r.userAgent, r.ip), options.historySize))
+      if (kind === 'expired' || kind === 'reused') await revoke([r.sessionId], r.now)
+      const decoded = decode(r.sessionId, value)
+      if (kind === 'expired') return { kind }
+      if (!decoded) return { kind: 'unknown' }
+      if (kind === 'grace') return { kind, session: decoded.record, nonce: decoded.nonce }
+      if (kind === 'rotated' || kind === 'reused') return { kind, session: decoded.record }
+      return { kind: 'unknown' }
+    },
+
+    async get(sessionId, now) {
+      if (!isSessionId(sessionId)) return null
+      const record = decode(sessionId, await call<string | null>(() => client.get(keys.session(sessionId))))?.record
+      return record && isLive(record, now) ? record : null
+    },
+
+    async list(subject, now) {
+      const flat = await call<string[]>(() => redis.portcullisList(keys.index(subject), prefix))
+      const sessions: SessionRecord[] = []
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const record = decode(flat[i]!, flat[i + 1])?.record
+        if (record && record.subject === subject && isLive(record, now)) sessions.push(record)
+      }
+      return sessions.sort((a, b) => b.createdAt - a.createdAt)
+    },
+
+    end: (sessionId, _reason, now, subject) =>
+      endWith(sessionId, now, subject === undefined ? 'any' : 'subject', subject),
+
+    endByRefresh: (sessionId, presentedHash, now) => endWith(sessionId, now, 'refresh', storedHash(presentedHash)),
+
+    async endAll(subject, _reason, now) {
+      const ids = await call<string[]>(() => redis.portcullisEndAll(keys.index(subject), prefix, now, subject))
+      await revoke(ids, now, subject)
+      return ids
+    },
+
+    async revocations(now) {
+      await flushPending()
+      const [sessions, marks] = await call<[string[], string[]]>(() => redis.portcullisRevocations(...keys.revoked, now))
+      const snapshot = { sessions: [] as Array<[string, number]>, users: [] as Array<[string, number, number]> }
+      for (let i = 0; i + 1 < sessions.length; i += 2) snapshot.sessions.push([sessions[i]!, Number(sessions[i + 1])])
+      for (let i = 0; i + 2 < marks.length; i += 3) snapshot.users.push([marks[i]!, Number(marks[i + 1]), Number(marks[i + 2])])
+      return snapshot
+    },
+
+    subscribe: (listener) => feed.subscribe(listener),
+
+    async ping() {
+      await call(() => client.ping())
+    },
+
+    async close() {
+      feed.close()
+      client.off('ready', onReady)
+      if (options.ownsClient) await client.quit().catch(() => client.disconnect())
+    },
+  }
+}

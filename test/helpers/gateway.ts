@@ -1,0 +1,90 @@
+/**
+ * A whole gateway in one call, listening on 127.0.0.1:0, for contract tests over real HTTP.
+ */
+import { Writable } from 'node:stream'
+import type { FastifyInstance } from 'fastify'
+import { buildGateway } from '../../src/app.js'
+import { createIdentityChain } from '../../src/auth/identity/index.js'
+import { loadKeyring, type Algorithm, type Keyring } from '../../src/auth/keys.js'
+import { parseConfig } from '../../src/config/load.js'
+import type { GatewayConfig } from '../../src/config/schema.js'
+import { createLogger } from '../../src/ops/logger.js'
+import { RevocationSet } from '../../src/revocation/set.js'
+import { createMemoryStore } from '../../src/sessions/memory-store.js'
+import type { SessionStore } from '../../src/sessions/types.js'
+
+export interface TestGateway {
+  url: string
+  app: FastifyInstance
+  config: GatewayConfig
+  keyring: Keyring
+  store: SessionStore
+  revocations: RevocationSet
+  /** Every log line written so far, parsed. */
+  logs(): Record<string, unknown>[]
+  /** The raw log text (to search for leaked secrets). */
+  logText(): string
+  clock: { now: number }
+  fetch(path: string, init?: RequestInit): Promise<Response>
+}
+
+/** Parses YAML into a config or fails the test with the problems. */
+export function configFrom(yaml: string, env: Record<string, string> = {}, source: string | null = null): GatewayConfig {
+  const result = parseConfig(yaml, { source, env })
+  if (!result.ok) throw new Error('bad test config:\n' + result.problems.map((p) => `${p.line}:${p.column} ${p.path}: ${p.message}`).join('\n'))
+  return result.config
+}
+
+export interface GatewayOptions {
+  store?: SessionStore
+  /** Start time of the injected clock (ms); defaults to the real time now. */
+  now?: number
+  keyring?: Keyring
+}
+
+export async function startGateway(
+  t: { teardown(fn: () => unknown): void },
+  yaml: string,
+  opts: GatewayOptions = {},
+): Promise<TestGateway> {
+  const config = configFrom(yaml)
+  const clock = { now: opts.now ?? Date.now() }
+  const lines: string[] = []
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean))
+      cb()
+    },
+  })
+  const logger = createLogger('debug', sink)
+  const keyring = opts.keyring ?? (await loadKeyring(config.auth.keys, config.auth.keys?.algorithm as Algorithm | undefined))
+  const revocationTtl = config.auth.accessTokenTtl + config.auth.clockTolerance
+  const store =
+    opts.store ?? createMemoryStore({ revocationTtl, maxSessionsPerUser: config.auth.maxSessionsPerUser, historySize: 8 })
+  const revocations = new RevocationSet()
+  store.subscribe({ onEvent: (e) => revocations.apply(e), onGap: () => {} })
+  const app = await buildGateway(config, {
+    logger,
+    keyring,
+    store,
+    revocations,
+    identity: createIdentityChain(config.auth.identity),
+    now: () => clock.now,
+  })
+  await app.listen({ port: 0, host: '127.0.0.1' })
+  t.teardown(() => app.close())
+  const address = app.server.address()
+  const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`
+  return {
+    url,
+    app,
+    config,
+    keyring,
+    store,
+    revocations,
+    logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+    logText: () => lines.join('\n'),
+    clock,
+    fetch: (path, init) => fetch(url + path, init),
+  }
+}
