@@ -1,0 +1,123 @@
+/**
+ * `npm run bench`: the gateway against a bare @fastify/http-proxy, measured in the same run.
+ *
+ * Real processes on loopback: an upstream, the bare proxy (same dependency versions) and one
+ * gateway per signing algorithm (built dist/, started with `portcullis start`). Cases run
+ * interleaved (A B C … A B C …) so drift on this noisy machine hits every case alike, and
+ * each figure is reported as the median over rounds of its ratio to the bare proxy measured
+ * in the same round. Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (50),
+ * BENCH_ONLY (comma-separated case names), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generatePem } from '../src/cli/keys-generate.js'
+import { loadGenerator, runLoad, type LoadResult } from './load.js'
+import { machineFacts, writeSection } from './report.js'
+import { gatewayConfig, mintTokens, startProcess, type Alg } from './setup.js'
+
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
+const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5)
+const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
+const ONLY = process.env['BENCH_ONLY']?.split(',')
+
+interface Case {
+  name: string
+  description: string
+  url: string
+  headers?: Record<string, string>
+  tokens?: string[]
+}
+
+async function main(): Promise<void> {
+  const root = new URL('..', import.meta.url).pathname
+  if (!process.env['BENCH_NO_BUILD']) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
+  const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
+  const children: Array<{ kill(): void }> = []
+  process.on('exit', () => children.forEach((c) => c.kill()))
+
+  const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
+  const bare = await startProcess('node', [join(root, 'bench/bare-proxy.mjs'), upstream.url], children)
+
+  const gateways = new Map<Alg, { url: string; key: string }>()
+  for (const alg of ['ES256', 'EdDSA', 'RS256', 'HS256'] as const) {
+    const key = alg === 'HS256' ? 'bench-secret-'.padEnd(48, 'x') : generatePem(alg)
+    const file = join(dir, `${alg}.yaml`)
+    writeFileSync(file, gatewayConfig(alg, key, dir, upstream.url))
+    const gw = await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children)
+    gateways.set(alg, { url: gw.url, key })
+  }
+
+  const bearer = async (alg: Alg) => ({ authorization: `Bearer ${(await mintTokens(alg, gateways.get(alg)!.key, 1))[0]}` })
+  const es = gateways.get('ES256')!
+  const cases: Case[] = [
+    { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', url: `${bare.url}/api/x` },
+    { name: 'public', description: 'gateway, `auth: none` route', url: `${es.url}/public/x` },
+    { name: 'es256', description: 'gateway, protected, ES256, cached revocation', url: `${es.url}/api/x`, headers: await bearer('ES256') },
+    { name: 'eddsa', description: 'gateway, protected, EdDSA', url: `${gateways.get('EdDSA')!.url}/api/x`, headers: await bearer('EdDSA') },
+    { name: 'rs256', description: 'gateway, protected, RS256', url: `${gateways.get('RS256')!.url}/api/x`, headers: await bearer('RS256') },
+    { name: 'hs256', description: 'gateway, protected, HS256', url: `${gateways.get('HS256')!.url}/api/x`, headers: await bearer('HS256') },
+    {
+      name: 'es256-cold',
+      description: 'gateway, protected, ES256, a never-seen token on every request',
+      url: `${es.url}/api/x`,
+      tokens: await mintTokens('ES256', es.key, 40_000),
+    },
+  ].filter((c) => !ONLY || c.name === 'bare' || ONLY.includes(c.name))
+
+  const results = new Map<string, LoadResult[]>(cases.map((c) => [c.name, []]))
+  for (let round = 1; round <= ROUNDS; round++) {
+    for (const c of cases) {
+      const r = await runLoad({ url: c.url, connections: CONNECTIONS, seconds: SECONDS, headers: c.headers, tokens: c.tokens })
+      results.get(c.name)!.push(r)
+      console.log(`round ${round} ${c.name.padEnd(11)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  non-2xx ${r.non2xx}  errors ${r.errors}`)
+    }
+  }
+
+  const baseline = results.get('bare')!
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  const rows = cases.map((c) => {
+    const rs = results.get(c.name)!
+    return {
+      name: c.name,
+      description: c.description,
+      rps: median(rs.map((r) => r.rps)),
+      p50: median(rs.map((r) => r.p50ms)),
+      p99: median(rs.map((r) => r.p99ms)),
+      ratio: median(rs.map((r, i) => r.rps / baseline[i]!.rps)),
+      p99ratio: median(rs.map((r, i) => r.p99ms / baseline[i]!.p99ms)),
+      failures: rs.reduce((n, r) => n + r.non2xx + r.errors, 0),
+    }
+  })
+  const table = [
+    '| case | req/s | p50 ms | p99 ms | req/s vs bare | p99 vs bare | non-2xx + errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...rows.map(
+      (r) =>
+        `| ${r.description} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.ratio.toFixed(2)}× | ${r.p99ratio.toFixed(2)}× | ${r.failures} |`,
+    ),
+  ].join('\n')
+  console.log('\n' + table)
+  if (!process.env['BENCH_NO_WRITE']) {
+    writeSection(
+      join(root, 'docs/benchmarks.md'),
+      'proxy',
+      [
+        '## Proxied requests: gateway vs bare proxy',
+        '',
+        machineFacts(),
+        `Load: ${loadGenerator()}, ${CONNECTIONS} connections, ${SECONDS} s per case, ${ROUNDS} interleaved rounds; medians over rounds, ratios taken within each round.`,
+        'Command: `npm run bench`.',
+        '',
+        table,
+      ].join('\n'),
+    )
+  }
+  children.forEach((c) => c.kill())
+}
+
+main().catch((err: unknown) => {
+  console.error(err)
+  process.exit(1)
+})

@@ -1,0 +1,83 @@
+/** Processes, configs and tokens for the benchmark. */
+import { spawn } from 'node:child_process'
+import { createPrivateKey, createSecretKey, randomBytes } from 'node:crypto'
+import { openSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import { SignJWT } from 'jose'
+
+export type Alg = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+}
+
+/**
+ * Starts a process that serves HTTP on `port` (passed as the last argument and as $PORT) and
+ * waits until it answers. Its stdout goes to /dev/null, as a log shipper would take it.
+ */
+export async function startProcess(cmd: string, args: string[], children: Array<{ kill(): void }>, env: Record<string, string> = {}): Promise<{ url: string }> {
+  const port = await freePort()
+  const out = openSync('/dev/null', 'w')
+  const child = spawn(cmd, args, { stdio: ['ignore', out, 'inherit'], env: { ...process.env, PORT: String(port), ...env } })
+  children.push(child)
+  const url = `http://127.0.0.1:${port}`
+  for (let i = 0; i < 200; i++) {
+    if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`)
+    const ok = await fetch(url + '/readyz').then((r) => r.status < 500, () => false)
+    if (ok) return { url }
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${args.join(' ')} did not start`)
+}
+
+/** A gateway config for one algorithm: one protected and one public route to the upstream. */
+export function gatewayConfig(alg: Alg, key: string, dir: string, upstream: string): string {
+  let keys: string
+  if (alg === 'HS256') {
+    keys = `{ algorithm: HS256, signing: [{ kid: bench, secret: "${key}" }] }`
+  } else {
+    const file = join(dir, `${alg}.pem`)
+    writeFileSync(file, key, { mode: 0o600 })
+    keys = `{ algorithm: ${alg}, signing: [{ kid: bench, privateKeyFile: "${file}" }] }`
+  }
+  return `
+server:
+  host: 127.0.0.1
+  port: \${PORT}
+  logLevel: info
+auth:
+  keys: ${keys}
+routes:
+  - { name: api, prefix: /api, upstream: "${upstream}" }
+  - { name: public, prefix: /public, upstream: "${upstream}", auth: none }
+`
+}
+
+/** `count` distinct valid access tokens for the gateway with this key. */
+export async function mintTokens(alg: Alg, key: string, count: number): Promise<string[]> {
+  const signingKey = alg === 'HS256' ? createSecretKey(Buffer.from(key)) : createPrivateKey(key)
+  const now = Math.floor(Date.now() / 1000)
+  const tokens: string[] = []
+  for (let i = 0; i < count; i++) {
+    tokens.push(
+      await new SignJWT({ roles: ['user'], sid: 'AAAAAA' + randomBytes(16).toString('base64url') })
+        .setProtectedHeader({ alg, kid: 'bench', typ: 'JWT' })
+        .setIssuer('portcullis')
+        .setAudience('portcullis')
+        .setSubject(`u-${i}`)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 600)
+        .setJti(randomBytes(8).toString('base64url'))
+        .sign(signingKey),
+    )
+  }
+  return tokens
+}
