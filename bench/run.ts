@@ -48,6 +48,10 @@ async function main(): Promise<void> {
     const gw = await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children)
     gateways.set(alg, { url: gw.url, key })
   }
+  // The same ES256 gateway without its per-request access log line, to show what logging costs.
+  const quietFile = join(dir, 'ES256-quiet.yaml')
+  writeFileSync(quietFile, gatewayConfig('ES256', gateways.get('ES256')!.key, dir, upstream.url, false))
+  const quiet = await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', quietFile], children)
 
   const bearer = async (alg: Alg) => ({ authorization: `Bearer ${(await mintTokens(alg, gateways.get(alg)!.key, 1))[0]}` })
   const es = gateways.get('ES256')!
@@ -55,6 +59,8 @@ async function main(): Promise<void> {
     { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', url: `${bare.url}/api/x` },
     { name: 'public', description: 'gateway, `auth: none` route', url: `${es.url}/public/x` },
     { name: 'es256', description: 'gateway, protected, ES256, cached revocation', url: `${es.url}/api/x`, headers: await bearer('ES256') },
+    { name: 'public-nolog', description: 'gateway, `auth: none` route, no access log', url: `${quiet.url}/public/x` },
+    { name: 'es256-nolog', description: 'gateway, protected, ES256, no access log', url: `${quiet.url}/api/x`, headers: await bearer('ES256') },
     { name: 'eddsa', description: 'gateway, protected, EdDSA', url: `${gateways.get('EdDSA')!.url}/api/x`, headers: await bearer('EdDSA') },
     { name: 'rs256', description: 'gateway, protected, RS256', url: `${gateways.get('RS256')!.url}/api/x`, headers: await bearer('RS256') },
     { name: 'hs256', description: 'gateway, protected, HS256', url: `${gateways.get('HS256')!.url}/api/x`, headers: await bearer('HS256') },

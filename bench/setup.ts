@@ -39,7 +39,7 @@ export async function startProcess(cmd: string, args: string[], children: Array<
 }
 
 /** A gateway config for one algorithm: one protected and one public route to the upstream. */
-export function gatewayConfig(alg: Alg, key: string, dir: string, upstream: string): string {
+export function gatewayConfig(alg: Alg, key: string, dir: string, upstream: string, accessLog = true): string {
   let keys: string
   if (alg === 'HS256') {
     keys = `{ algorithm: HS256, signing: [{ kid: bench, secret: "${key}" }] }`
@@ -53,6 +53,7 @@ server:
   host: 127.0.0.1
   port: \${PORT}
   logLevel: info
+  accessLog: ${accessLog}
 auth:
   keys: ${keys}
 routes:

@@ -9,12 +9,18 @@ import type { Authenticated, Authenticator } from './auth/authenticate.js'
 import { cookieNames } from './auth/cookies.js'
 import type { IdentitySource } from './auth/identity/types.js'
 import type { Keyring } from './auth/keys.js'
+import { FailureBudget } from './auth/failure-budget.js'
 import { createVerifier } from './auth/verify.js'
 import type { GatewayConfig } from './config/schema.js'
 import { GatewayError } from './errors.js'
 import { errorHandler, notFoundHandler } from './ops/error-handler.js'
 import { healthRoutes, type Readiness } from './ops/health.js'
+import { instrumentStore } from './ops/instrument-store.js'
 import { requestId } from './ops/logger.js'
+import { GatewayMetrics } from './ops/metrics.js'
+import { metricsRoutes } from './ops/metrics-route.js'
+import { createLimiters, type RateLimitStore } from './ops/rate-limit.js'
+import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
 import { stripIdentityHeaders } from './proxy/headers.js'
 import { normalizeTarget } from './proxy/normalize.js'
 import { proxyRoutes } from './proxy/routes.js'
@@ -43,6 +49,10 @@ export interface GatewayDeps {
   now?: () => number
   /** Supplied by main.ts so one long-lived http.Server can serve successive generations. */
   serverFactory?: FastifyServerFactory
+  /** The process's metrics (main.ts); without it the gateway keeps a private registry. */
+  metrics?: GatewayMetrics
+  /** Where rate-limit hits are counted (main.ts: Redis with a Redis store); memory by default. */
+  rateLimitStore?: RateLimitStore
 }
 
 const kBadTarget = Symbol('portcullis.badTarget')
@@ -50,6 +60,10 @@ const kBadTarget = Symbol('portcullis.badTarget')
 export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
   const { server, auth } = config
+  const metrics = deps.metrics ?? new GatewayMetrics()
+  if (!deps.metrics) metrics.watch({ store: deps.store, revocations: deps.revocations })
+  const store = instrumentStore(deps.store, metrics)
+  const limiters = createLimiters(config, deps.rateLimitStore ?? createMemoryRateLimitStore(now), { metrics, log: deps.logger })
   const app = Fastify({
     loggerInstance: deps.logger,
     genReqId: requestId,
@@ -85,7 +99,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       throw new GatewayError('invalid_request', 'invalid request target')
     }
   })
-  app.addHook('onResponse', async (request, reply) => {
+  if (server.accessLog) app.addHook('onResponse', async (request, reply) => {
     request.log.info(
       { req: request, route: request.routeName || undefined, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
       'request',
@@ -94,6 +108,11 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
 
   const authenticator: Authenticator = {
     verify: createVerifier({
+      failures: new FailureBudget({
+        max: config.rateLimits.invalidTokens.perClient.max,
+        window: config.rateLimits.invalidTokens.perClient.window,
+        now,
+      }),
       keyring: deps.keyring,
       issuer: auth.issuer,
       audience: auth.audience,
@@ -104,15 +123,17 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     isRevoked: revocationCheck(config.revocation.mode, deps.revocations, deps.store, now),
     accessCookie: cookieNames(auth).access,
     allowedOrigins: new Set(auth.allowedOrigins),
+    observe: (outcome) => metrics.auth(outcome),
   }
 
+  metricsRoutes(app, metrics)
   healthRoutes(app, deps.readiness ?? { notReadyBecause: async () => deps.store.ping().then(() => null, () => 'store unreachable') })
   app.get('/.well-known/jwks.json', async (_req, reply) => {
     reply.header('cache-control', 'public, max-age=300')
     return deps.keyring.jwks
   })
-  await app.register(sessionRoutes, { prefix: auth.basePath, config, deps, authenticator, now })
-  await proxyRoutes(app, config.routes, { authenticator, trustProxy: server.trustProxy })
+  await app.register(sessionRoutes, { prefix: auth.basePath, config, deps: { ...deps, store }, authenticator, now, metrics, limiters })
+  await proxyRoutes(app, config.routes, { authenticator, trustProxy: server.trustProxy, bodyLimit: server.bodyLimit, metrics, limiters, signInPage: auth.signInPage ? auth.basePath : null })
   await app.ready()
   return app
 }

@@ -5,10 +5,8 @@
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { runHashPassword } from './cli/hash-password.js'
-import { defaultKid, isGeneratedAlg, writeKey } from './cli/keys-generate.js'
-import { runStart } from './cli/start.js'
-import { checkConfigFile } from './config/gateway.js'
+// Each command imports what it needs when it runs: `--help` or `keys generate` should not
+// pay for loading the whole gateway.
 
 const HELP: Record<string, string> = {
   main: `Usage: portcullis <command> [options]
@@ -32,10 +30,12 @@ as FILE:LINE:COLUMN path: message and exits 1.`,
 
 Reads one password line from stdin and prints an argon2id hash (last line of stdout)
 for auth.identity[].users[].passwordHash. Example: echo 'secret' | portcullis hash-password`,
-  keys: `Usage: portcullis keys generate [--alg ES256|EdDSA|RS256] [--kid KID] [--out DIR]
+  keys: `Usage: portcullis keys generate [--alg ES256|EdDSA|RS256] [--kid KID] [--out DIR] [--if-missing]
 
 Writes DIR/KID.pem (PKCS#8 PEM private key, mode 0600) and prints its path.
-Defaults: --alg ES256, --kid today's date, --out ./keys.`,
+Defaults: --alg ES256, --kid today's date, --out ./keys.
+An existing key is never overwritten: that is an error, or with --if-missing (for container
+init steps) it is left as it is and its path printed.`,
 }
 
 function configPath(flag: string | undefined): string {
@@ -45,8 +45,7 @@ function configPath(flag: string | undefined): string {
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv
   if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(HELP['main'] + '\n')
-    return command === undefined ? 2 : 0
+    return help('main', command === undefined ? 2 : 0)
   }
   const wantsHelp = rest.includes('--help') || rest.includes('-h')
   try {
@@ -54,11 +53,13 @@ export async function main(argv: string[]): Promise<number> {
       case 'start': {
         if (wantsHelp) return help('start')
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } })
+        const { runStart } = await import('./cli/start.js')
         return await runStart(configPath(values.config))
       }
       case 'check-config': {
         if (wantsHelp) return help('check-config')
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } })
+        const { checkConfigFile } = await import('./config/gateway.js')
         const problems = await checkConfigFile(configPath(values.config), process.env)
         if (problems.length === 0) {
           process.stdout.write('ok\n')
@@ -69,19 +70,27 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'hash-password':
         if (wantsHelp) return help('hash-password')
+        parseArgs({ args: rest, options: {} }) // no options: anything given is a mistake
+        const { runHashPassword } = await import('./cli/hash-password.js')
         return await runHashPassword({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
       case 'keys': {
         const [sub, ...args] = rest
         if (sub !== 'generate' || wantsHelp) return help('keys', sub === 'generate' || wantsHelp ? 0 : 2)
         const { values } = parseArgs({
           args,
-          options: { alg: { type: 'string', default: 'ES256' }, kid: { type: 'string' }, out: { type: 'string', default: 'keys' } },
+          options: {
+            alg: { type: 'string', default: 'ES256' },
+            kid: { type: 'string' },
+            out: { type: 'string', default: 'keys' },
+            'if-missing': { type: 'boolean', default: false },
+          },
         })
+        const { defaultKid, isGeneratedAlg, writeKey } = await import('./cli/keys-generate.js')
         if (!isGeneratedAlg(values.alg)) {
           process.stderr.write(`unsupported --alg ${values.alg}: use ES256, EdDSA or RS256 (HS256 takes a secret, not a key file)\n`)
           return 2
         }
-        process.stdout.write((await writeKey(values.alg, values.kid ?? defaultKid(), values.out)) + '\n')
+        process.stdout.write((await writeKey(values.alg, values.kid ?? defaultKid(), values.out, { ifMissing: values['if-missing'] })) + '\n')
         return 0
       }
       default:

@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'payload_too_large'
+  | 'request_timeout'
   | 'request_header_too_large'
   | 'unsupported_media_type'
   | 'rate_limited'
@@ -45,6 +46,7 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   payload_too_large: 413,
+  request_timeout: 408,
   unsupported_media_type: 415,
   request_header_too_large: 431,
   rate_limited: 429,
@@ -70,6 +72,7 @@ const TITLE: Record<ErrorCode, string> = {
   not_found: 'Not found.',
   method_not_allowed: 'Method not allowed.',
   payload_too_large: 'The request body is too large.',
+  request_timeout: 'The request was not received in time.',
   unsupported_media_type: 'Unsupported media type.',
   request_header_too_large: 'The request headers are too large.',
   rate_limited: 'Too many requests.',

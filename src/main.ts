@@ -12,6 +12,10 @@ import { loadGatewayConfig } from './config/gateway.js'
 import type { GatewayConfig } from './config/schema.js'
 import { startEchoUpstream } from './demo/echo.js'
 import { createLogger } from './ops/logger.js'
+import { GatewayMetrics } from './ops/metrics.js'
+import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
+import { connectRedisRateLimitStore } from './ops/rate-limit-redis.js'
+import { restartOnlyChanges, withRunningSettings } from './ops/restart-only.js'
 import { RevocationSet } from './revocation/set.js'
 import { RevocationSync } from './revocation/sync.js'
 import { GenerationServer } from './server.js'
@@ -44,15 +48,31 @@ export interface RunningGateway {
 export async function startGateway(opts: StartOptions): Promise<RunningGateway> {
   const env = opts.env ?? process.env
   const now = opts.now ?? Date.now
-  let config = await loadGatewayConfig(opts.configPath, env)
+  const warnings: string[] = []
+  let config = await loadGatewayConfig(opts.configPath, env, (w) => warnings.push(w))
   const logger = createLogger(config.server.logLevel, opts.logDestination)
+  for (const warning of warnings) logger.warn({ warning }, 'config warning')
   let keyring = await loadKeyring(config.auth.keys, config.auth.keys?.algorithm as Algorithm | undefined)
   warnIfEphemeral(keyring, config, logger)
 
-  const store = await createStore(config, logger)
+  // One registry per process: it outlives config generations (counters survive a reload).
+  const metrics = new GatewayMetrics({ processMetrics: true })
+  const storeLog = {
+    warn(obj: object, msg: string) {
+      metrics.storeError('connection')
+      logger.warn(obj, msg)
+    },
+  }
+  const store = await createStore(config, storeLog)
   const revocations = new RevocationSet()
   const sync = new RevocationSync(store, revocations, { resyncInterval: config.revocation.resyncInterval, now, log: logger })
   await sync.start()
+  metrics.watch({ store, revocations, sync })
+  // Shared through Redis when the sessions are, so every instance counts the same hits.
+  const rateLimitStore =
+    config.store.type === 'memory'
+      ? createMemoryRateLimitStore(now)
+      : await connectRedisRateLimitStore(config.store, (err) => storeLog.warn({ err }, 'rate-limit store: redis error'))
 
   let demo: Server | null = null
   if (config.server.demoUpstream !== null) {
@@ -80,6 +100,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     },
     logger,
   )
+  gen.server.on('clientError', (err: NodeJS.ErrnoException) => metrics.clientError(err.code))
   const build = (cfg: GatewayConfig, ring: Keyring) =>
     gen.prepare((serverFactory) =>
       buildGateway(cfg, {
@@ -91,6 +112,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         readiness,
         now,
         serverFactory,
+        metrics,
+        rateLimitStore,
       }),
     )
   await gen.activate(await build(config, keyring), config.server.shutdownTimeout)
@@ -98,6 +121,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   await new Promise<void>((resolve, reject) => {
     gen.server.once('error', reject)
     gen.server.listen(config.server.port, config.server.host, () => resolve())
+  }).catch(async (err: unknown) => {
+    // A taken port: release what was started, or it would keep the process alive.
+    await gen.drainAll(0)
+    sync.stop()
+    await Promise.allSettled([store.close(), rateLimitStore.close(), demo && new Promise((resolve) => demo!.close(resolve))])
+    throw err
   })
   const address = gen.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
@@ -114,40 +143,48 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     get draining() {
       return draining
     },
-    async reload() {
+    reload: serially(async () => {
       let next: GatewayConfig
       let ring: Keyring
+      let generation: Awaited<ReturnType<typeof build>>
       try {
-        next = await loadGatewayConfig(opts.configPath, env)
+        const loaded = await loadGatewayConfig(opts.configPath, env, (warning) => logger.warn({ warning }, 'config warning'), { refuseEmpty: true })
+        for (const setting of restartOnlyChanges(config, loaded)) {
+          logger.warn({ setting }, 'this setting only takes effect after a restart')
+        }
+        next = withRunningSettings(config, loaded)
         ring = next.auth.keys || !keyring.ephemeral ? await loadKeyring(next.auth.keys, next.auth.keys?.algorithm as Algorithm | undefined) : keyring
+        if (ring !== keyring) warnIfEphemeral(ring, next, logger)
+        // Building can still fail (an identity source that cannot start): same as a bad file.
+        generation = await build(next, ring)
       } catch (err) {
         const problems = describeLoadError(err)
         logger.error({ problems }, 'config reload rejected; still serving the previous config')
+        metrics.reload('rejected')
         return { ok: false, problems }
       }
-      for (const setting of restartOnlyChanges(config, next)) {
-        logger.warn({ setting }, 'this setting only takes effect after a restart')
-      }
-      const generation = await build(next, ring)
       const previous = config
       config = next
       keyring = ring
+      logger.level = next.server.logLevel
       void gen.activate(generation, previous.server.shutdownTimeout)
       logger.info({ generation: generation.id, routes: next.routes.map((r) => r.name) }, 'config reloaded')
+      metrics.reload('ok')
       return { ok: true, generation: generation.id }
-    },
+    }),
     async close() {
       if (draining) return
       draining = true
       logger.info('shutting down: draining in-flight requests')
+      // No new connections; idle keep-alive ones close now, busy ones after their response.
       const closed = new Promise<void>((resolve) => gen.server.close(() => resolve()))
       gen.server.closeIdleConnections()
-      const current = gen.current
-      if (current) await gen.retire(current, config.server.shutdownTimeout)
+      await gen.drainAll(config.server.shutdownTimeout)
       gen.server.closeAllConnections()
       await closed
       sync.stop()
       await store.close()
+      await rateLimitStore.close()
       if (demo) await new Promise((resolve) => demo!.close(resolve))
       logger.info('shut down')
     },
@@ -162,21 +199,19 @@ function warnIfEphemeral(keyring: Keyring, config: GatewayConfig, logger: Logger
   )
 }
 
-/** Settings read only at start. */
-function restartOnlyChanges(a: GatewayConfig, b: GatewayConfig): string[] {
-  const changed: string[] = []
-  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
-  for (const key of ['host', 'port', 'workers', 'maxHeaderSize', 'requestTimeout', 'headersTimeout', 'keepAliveTimeout', 'demoUpstream', 'logLevel'] as const) {
-    if (!same(a.server[key], b.server[key])) changed.push(`server.${key}`)
-  }
-  if (!same(a.store, b.store)) changed.push('store')
-  if (a.revocation.resyncInterval !== b.revocation.resyncInterval) changed.push('revocation.resyncInterval')
-  return changed
-}
-
 export function describeLoadError(err: unknown): string[] {
   if (err && typeof err === 'object' && 'formatted' in err && Array.isArray((err as { formatted: unknown }).formatted)) {
     return (err as { formatted: string[] }).formatted
   }
   return [err instanceof Error ? err.message : String(err)]
+}
+
+/** Runs calls one at a time, in call order: a burst of reloads must not activate an older file last. */
+function serially<T>(fn: () => Promise<T>): () => Promise<T> {
+  let queue: Promise<unknown> = Promise.resolve()
+  return () => {
+    const run = queue.then(fn)
+    queue = run.catch(() => {})
+    return run
+  }
 }

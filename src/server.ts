@@ -19,8 +19,19 @@ export interface Generation {
   readonly app: FastifyInstance
   /** Open requests plus open WebSockets. */
   active: number
+  /** Requests and WebSockets it has taken in all. */
+  served: number
   retired: boolean
 }
+
+/** A request's response or an upgraded socket: what a generation is still serving. */
+type Open = { once(event: 'close', fn: () => void): unknown; destroy(): unknown }
+
+/**
+ * After the drain timeout, open WebSockets get a close frame and this long to answer it
+ * before their sockets are destroyed.
+ */
+const CLOSE_FRAME_GRACE = 1000
 
 export interface ServerLimits {
   maxHeaderSize: number
@@ -33,12 +44,20 @@ interface Slot extends Generation {
   handler: Handler
   /** The never-listening server the generation's plugins attach to (WebSocket upgrades). */
   shadow: Server
+  open: Set<Open>
   onDrained: (() => void) | null
+  /** While waiting for the drain (not yet closing): ends that wait early. */
+  cutShort: (() => void) | null
+  /** Set by retire: resolves once the generation is closed. */
+  closed: Promise<void> | null
 }
 
 export class GenerationServer {
   readonly server: Server
   #current: Slot | null = null
+  /** Retired generations still draining. */
+  #retiring = new Set<Slot>()
+  #draining = false
   #nextId = 1
   #log: Logger
 
@@ -50,6 +69,7 @@ export class GenerationServer {
         requestTimeout: limits.requestTimeout,
         headersTimeout: limits.headersTimeout,
         keepAliveTimeout: limits.keepAliveTimeout,
+        connectionsCheckingInterval: checkingInterval(limits),
       },
       (req, res) => this.#dispatch(req, res),
     )
@@ -73,7 +93,7 @@ export class GenerationServer {
       return shadow
     }) as unknown as FastifyServerFactory)
     if (!handler) throw new Error('the generation did not hand over a request handler')
-    const slot: Slot = { id: this.#nextId++, app, active: 0, retired: false, handler, shadow, onDrained: null }
+    const slot: Slot = { id: this.#nextId++, app, active: 0, served: 0, retired: false, handler, shadow, open: new Set(), onDrained: null, cutShort: null, closed: null }
     return slot
   }
 
@@ -84,21 +104,70 @@ export class GenerationServer {
     if (previous) await this.retire(previous, drainTimeout)
   }
 
-  /** Waits for a generation's requests and WebSockets to finish (or the timeout), then closes it. */
-  async retire(generation: Generation, drainTimeout: number): Promise<void> {
+  /**
+   * Waits for a generation's requests and WebSockets to finish, for at most `drainTimeout`;
+   * then closes whatever is still open (WebSockets get a close frame first) and closes the
+   * generation's Fastify instance, which releases its upstream connection pools. The shared
+   * http.Server, store and revocation sync are not the generation's: closing it leaves them be
+   * (its Fastify instance never listened, so `app.close()` does not touch a server).
+   */
+  retire(generation: Generation, drainTimeout: number): Promise<void> {
     const slot = generation as Slot
+    if (slot.closed) return slot.closed
     slot.retired = true
-    if (slot.active > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, drainTimeout)
-        timer.unref()
-        slot.onDrained = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
+    this.#retiring.add(slot)
+    slot.closed = this.#drainAndClose(slot, drainTimeout).finally(() => this.#retiring.delete(slot))
+    return slot.closed
+  }
+
+  /**
+   * Shutdown: from now on every response asks its client to close the connection, and the
+   * current generation plus any still draining from reloads are retired, all within `timeout`.
+   */
+  async drainAll(timeout: number): Promise<void> {
+    this.#draining = true
+    const current = this.#current
+    if (current) void this.retire(current, timeout)
+    // Generations retired by earlier reloads may have longer left to wait: cut them short.
+    const deadline = setTimeout(() => {
+      for (const slot of this.#retiring) slot.cutShort?.()
+    }, timeout)
+    await Promise.all([...this.#retiring].map((slot) => slot.closed))
+    clearTimeout(deadline)
+  }
+
+  async #drainAndClose(slot: Slot, drainTimeout: number): Promise<void> {
+    const started = Date.now()
+    if (slot.active > 0) await this.#drained(slot, drainTimeout, true)
+    const cut = slot.active
+    if (cut > 0) {
+      this.#log.warn({ generation: slot.id, open: cut, drainTimeout }, 'drain timeout: closing what this generation still serves')
+      // The proxy plugin closes its WebSockets (close frame) when its server is closed.
+      slot.shadow.close()
     }
-    await slot.app.close().catch((err: unknown) => this.#log.warn({ err, generation: slot.id }, 'closing a generation failed'))
+    // Closing the app destroys its upstream pools: a request still waiting on one ends with
+    // 502 rather than a reset connection. Until the drain is over, no pool is touched.
+    const closing = slot.app.close().catch((err: unknown) => this.#log.warn({ err, generation: slot.id }, 'closing a generation failed'))
+    if (slot.active > 0) {
+      await this.#drained(slot, Math.min(CLOSE_FRAME_GRACE, drainTimeout))
+      for (const open of slot.open) open.destroy()
+    }
+    await closing
+    this.#log.info({ generation: slot.id, served: slot.served, ms: Date.now() - started, cut }, 'generation drained and closed')
+  }
+
+  #drained(slot: Slot, timeout: number, cuttable = false): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer)
+        slot.onDrained = slot.cutShort = null
+        resolve()
+      }
+      const timer = setTimeout(done, timeout)
+      timer.unref()
+      slot.onDrained = done
+      if (cuttable) slot.cutShort = done
+    })
   }
 
   #dispatch(req: IncomingMessage, res: ServerResponse): void {
@@ -108,6 +177,8 @@ export class GenerationServer {
       res.end(JSON.stringify(problemOf('internal_error')))
       return
     }
+    // Shutting down: the client should take its next request to another instance.
+    if (this.#draining) res.setHeader('connection', 'close')
     this.#track(slot, res)
     slot.handler(req, res)
   }
@@ -123,20 +194,25 @@ export class GenerationServer {
     slot.shadow.emit('upgrade', req, socket, head)
   }
 
-  #track(slot: Slot, stream: { once(event: 'close', fn: () => void): unknown }): void {
+  #track(slot: Slot, stream: Open): void {
     slot.active++
+    slot.served++
+    slot.open.add(stream)
     stream.once('close', () => {
       slot.active--
+      slot.open.delete(stream)
       if (slot.retired && slot.active === 0 && slot.onDrained) slot.onDrained()
     })
   }
 }
 
-function writeRawProblem(socket: Duplex, status: number, code: 'not_found' | 'invalid_request' | 'request_header_too_large'): void {
+const REASON: Record<number, string> = { 404: 'Not Found', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
+
+function writeRawProblem(socket: Duplex, status: number, code: 'not_found' | 'invalid_request' | 'request_header_too_large' | 'request_timeout'): void {
   if (!socket.writable) return void socket.destroy()
   const body = JSON.stringify(problemOf(code))
   socket.end(
-    `HTTP/1.1 ${status} ${status === 404 ? 'Not Found' : status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\n` +
+    `HTTP/1.1 ${status} ${REASON[status] ?? 'Bad Request'}\r\n` +
       `content-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   )
 }
@@ -144,10 +220,20 @@ function writeRawProblem(socket: Duplex, status: number, code: 'not_found' | 'in
 /** Malformed HTTP never reaches Fastify: answer it here, as JSON like every other error. */
 function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy()
+  // A response already under way (a slow upload whose upstream answered early): writing a
+  // second status line would corrupt it; closing is all that is left.
+  if ((socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) return void socket.destroy()
   if (err.code === 'HPE_HEADER_OVERFLOW') return writeRawProblem(socket, 431, 'request_header_too_large')
-  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
-    socket.end('HTTP/1.1 408 Request Timeout\r\nconnection: close\r\ncontent-length: 0\r\n\r\n')
-    return
-  }
+  if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return writeRawProblem(socket, 408, 'request_timeout')
   writeRawProblem(socket, 400, 'invalid_request')
+}
+
+/**
+ * Node enforces requestTimeout and headersTimeout on a timer, every 30 s by default, so a
+ * 5 s headersTimeout could let a slow client (slowloris) hold a connection for 35 s. Checking
+ * at a quarter of the shortest timeout makes either fire within 125% of its value.
+ */
+function checkingInterval(limits: ServerLimits): number {
+  const shortest = Math.min(...[limits.requestTimeout, limits.headersTimeout].filter((ms) => ms > 0))
+  return Math.min(30_000, Math.max(100, Math.floor(shortest / 4)))
 }

@@ -13,6 +13,8 @@ export interface Authenticator {
   readonly isRevoked: RevocationCheck
   readonly accessCookie: string
   readonly allowedOrigins: ReadonlySet<string>
+  /** Told each outcome (`ok`, `anonymous` or the error code), for the auth outcomes metric. */
+  readonly observe?: (outcome: string) => void
 }
 
 export interface Authenticated {
@@ -43,16 +45,23 @@ export async function authenticate(
   required: boolean,
   roles?: readonly string[],
 ): Promise<Authenticated | null> {
-  const presented = presentedToken(request, auth.accessCookie)
-  if (!presented) {
-    if (required) throw new GatewayError('missing_token')
-    return null
+  try {
+    const presented = presentedToken(request, auth.accessCookie)
+    if (!presented) {
+      if (required) throw new GatewayError('missing_token')
+      auth.observe?.('anonymous')
+      return null
+    }
+    const claims = await auth.verify(presented.token, request.ip)
+    if (await auth.isRevoked(claims)) throw new GatewayError('token_revoked')
+    if (roles && !roles.some((r) => claims.roles.includes(r))) throw new GatewayError('forbidden')
+    // Only cookies ride along on cross-site requests by themselves; a bearer header had to be
+    // set by script on our origin, so it needs no CSRF check.
+    if (presented.viaCookie && isUnsafeMethod(request.method)) checkCsrf(request, auth.allowedOrigins)
+    auth.observe?.('ok')
+    return { claims, viaCookie: presented.viaCookie }
+  } catch (err) {
+    auth.observe?.(err instanceof GatewayError ? err.code : 'error')
+    throw err
   }
-  const claims = await auth.verify(presented.token)
-  if (await auth.isRevoked(claims)) throw new GatewayError('token_revoked')
-  if (roles && !roles.some((r) => claims.roles.includes(r))) throw new GatewayError('forbidden')
-  // Only cookies ride along on cross-site requests by themselves; a bearer header had to be
-  // set by script on our origin, so it needs no CSRF check.
-  if (presented.viaCookie && isUnsafeMethod(request.method)) checkCsrf(request, auth.allowedOrigins)
-  return { claims, viaCookie: presented.viaCookie }
 }

@@ -5,6 +5,8 @@
 import type { FastifyInstance } from 'fastify'
 import type { GatewayDeps } from '../app.js'
 import type { GatewayConfig } from '../config/schema.js'
+import type { GatewayMetrics } from '../ops/metrics.js'
+import type { Limiters } from '../ops/rate-limit.js'
 import type { EndReason, SessionRecord } from '../sessions/types.js'
 import type { Authenticator } from './authenticate.js'
 import { adminEndpoints } from './endpoints/admin.js'
@@ -12,6 +14,7 @@ import { loginEndpoint } from './endpoints/login.js'
 import { logoutEndpoints } from './endpoints/logout.js'
 import { refreshEndpoint } from './endpoints/refresh.js'
 import { sessionEndpoints } from './endpoints/sessions.js'
+import { signInPageEndpoints } from './endpoints/signin-page.js'
 import { createMinter, type Minter } from './mint.js'
 import { noStore } from './transport.js'
 
@@ -20,6 +23,9 @@ export interface SessionRoutesOptions {
   deps: GatewayDeps
   authenticator: Authenticator
   now: () => number
+  metrics: GatewayMetrics
+  /** rateLimits.login and rateLimits.refresh of this generation. */
+  limiters: Limiters
 }
 
 /** What every endpoint gets handed. */
@@ -66,4 +72,5 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
   logoutEndpoints(app, ctx)
   sessionEndpoints(app, ctx)
   adminEndpoints(app, ctx)
+  await signInPageEndpoints(app, ctx)
 }

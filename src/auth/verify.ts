@@ -10,6 +10,7 @@
 import { errors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jose'
 import { LRUCache } from 'lru-cache'
 import { GatewayError } from '../errors.js'
+import type { FailureBudget } from './failure-budget.js'
 import type { Keyring } from './keys.js'
 
 export interface AccessClaims extends JWTPayload {
@@ -30,6 +31,8 @@ export interface VerifierOptions {
   maxLifetime: number
   /** Entries in the verified-token cache; 0 disables it. */
   cacheSize?: number
+  /** Bounds the cost of forged-token floods per client. */
+  failures?: FailureBudget
   now?: () => number
 }
 
@@ -37,7 +40,8 @@ export interface VerifierOptions {
 export const MAX_TOKEN_LENGTH = 8192
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
 
-export type Verifier = (token: string) => Promise<AccessClaims>
+/** `client` (its address) is charged for failed verifications when a FailureBudget is set. */
+export type Verifier = (token: string, client?: string) => Promise<AccessClaims>
 
 export function createVerifier(opts: VerifierOptions): Verifier {
   const { keyring, issuer, audience, maxLifetime } = opts
@@ -63,13 +67,27 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     currentDate: undefined as Date | undefined,
   }
 
-  return async function verify(token) {
+  const failures = opts.failures
+  return async function verify(token, client) {
     const nowSec = Math.floor(now() / 1000)
     const hit = cache?.get(token)
     if (hit) {
       checkTimes(hit, nowSec, toleranceSec)
       return hit
     }
+    if (failures && client !== undefined) {
+      failures.check(client)
+      try {
+        return await verifyUncached(token, nowSec)
+      } catch (err) {
+        failures.fail(client)
+        throw err
+      }
+    }
+    return verifyUncached(token, nowSec)
+  }
+
+  async function verifyUncached(token: string, nowSec: number): Promise<AccessClaims> {
     if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) {
       throw new GatewayError('invalid_token', 'malformed token')
     }

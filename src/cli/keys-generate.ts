@@ -28,12 +28,17 @@ export function generatePem(alg: GeneratedAlg): string {
   return privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
 }
 
-/** Writes the key and returns its path. Refuses to overwrite an existing key. */
-export async function writeKey(alg: GeneratedAlg, kid: string, outDir: string): Promise<string> {
+/**
+ * Writes the key and returns its path. Refuses to overwrite an existing key; with `ifMissing`
+ * an existing one is kept and its path returned (an init step that runs at every start).
+ */
+export async function writeKey(alg: GeneratedAlg, kid: string, outDir: string, opts: { ifMissing?: boolean } = {}): Promise<string> {
   if (!/^[A-Za-z0-9._-]{1,128}$/.test(kid)) throw new Error(`invalid kid "${kid}": use letters, digits, ".", "_" and "-"`)
   await mkdir(outDir, { recursive: true, mode: 0o700 })
   const path = resolve(join(outDir, `${kid}.pem`))
   // 'wx': never clobber a key that may still be signing tokens somewhere.
-  await writeFile(path, generatePem(alg), { mode: 0o600, flag: 'wx' })
+  await writeFile(path, generatePem(alg), { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
+    if (!(opts.ifMissing && err.code === 'EEXIST')) throw err
+  })
   return path
 }

@@ -8,22 +8,38 @@ import { watchConfig } from '../ops/watch.js'
 
 /** Resolves -1: the process stays up until a signal. */
 export async function runStart(configPath: string): Promise<number> {
-  const gateway = await startGateway({ configPath })
+  const gateway = await startGateway({ configPath }).catch((err: unknown) => {
+    // The caller prints why; whatever was started before the failure (a Redis connection, the
+    // demo upstream) must not keep a process that failed to start alive.
+    setTimeout(() => process.exit(1), 500).unref()
+    throw err
+  })
   const log = gateway.logger
-  const reload = (trigger: string) =>
-    gateway.reload().then(
+  const reload = (trigger: string) => {
+    // Shutting down: a new generation would only be drained again.
+    if (gateway.draining) return
+    void gateway.reload().then(
       (result) => log.info({ trigger, ok: result.ok }, 'reload finished'),
       (err: unknown) => log.error({ err, trigger }, 'reload failed'),
     )
-  process.on('SIGHUP', () => void reload('SIGHUP'))
-  const stopWatching = watchConfig(configPath, () => void reload('file change'), log)
+  }
+  process.on('SIGHUP', () => reload('SIGHUP'))
+  const stopWatching = watchConfig(configPath, () => reload('file change'), log)
 
-  // SIGHUP means "reload" here, not "hang up": close-with-grace must leave it alone.
+  // SIGHUP means "reload" here, not "hang up": close-with-grace must leave it alone. A second
+  // SIGTERM/SIGINT exits at once with 1 (close-with-grace's default).
   closeWithGrace(
-    { delay: gateway.config().server.shutdownTimeout + 5000, skip: ['SIGHUP'], logger: { error: (m: unknown) => log.error(m) } } as never,
+    { delay: null, skip: ['SIGHUP'], logger: { error: (m: unknown) => log.error(m) } } as never,
     async ({ signal, err }: { signal?: string; err?: Error }) => {
       if (err) log.error({ err }, 'fatal error: shutting down')
       else log.info({ signal }, 'signal received')
+      // close() is bounded by server.shutdownTimeout; this is the backstop should releasing the
+      // store hang. Read now, not at start: shutdownTimeout reloads live.
+      const backstop = gateway.config().server.shutdownTimeout + 5000
+      setTimeout(() => {
+        log.error({ backstop }, 'shutdown did not finish in time: exiting')
+        process.exit(1)
+      }, backstop).unref()
       stopWatching()
       await gateway.close()
     },

@@ -3,6 +3,15 @@ import type { Check } from './check.js'
 
 export const serverChecks: Check[] = [
   {
+    needs: [['server', 'requestTimeout'], ['server', 'headersTimeout']],
+    run({ server }, report) {
+      // Node refuses to start a server with this combination (ERR_OUT_OF_RANGE): say so here.
+      if (server.requestTimeout > 0 && server.headersTimeout > server.requestTimeout) {
+        report.problem(['server', 'headersTimeout'], 'must not be longer than server.requestTimeout (the head is part of the request)')
+      }
+    },
+  },
+  {
     needs: [['store']],
     run({ store }, report) {
       if (store.type === 'redis-cluster' && store.nodes.length === 0) {
@@ -10,6 +19,11 @@ export const serverChecks: Check[] = [
       }
       if (store.type === 'redis-sentinel' && store.sentinels.length === 0) {
         report.problem(['store', 'sentinels'], 'must list at least one sentinel when store.type is redis-sentinel')
+      }
+      // Redis Cluster hashes only what lies between the first "{" and the next "}": a brace in
+      // the prefix would move every key's hash tag and split a session script across slots.
+      if (/[{}]/.test(store.keyPrefix)) {
+        report.problem(['store', 'keyPrefix'], 'must not contain "{" or "}": they would change the Redis Cluster hash tags the store relies on')
       }
     },
   },

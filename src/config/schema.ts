@@ -71,6 +71,7 @@ const Server = obj({
   keepAliveTimeout: Duration('72s', 'idle keep-alive connection lifetime'),
   shutdownTimeout: Duration('25s', 'on SIGTERM, how long in-flight requests may take before the process exits'),
   logLevel: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level' }),
+  accessLog: Type.Boolean({ default: true, description: 'one JSON line per request (method, path, route, status, duration, request id)' }),
   demoUpstream: Type.Union([Type.Null(), Type.Integer({ minimum: 0, maximum: 65535 })], {
     default: null,
     description: 'start the built-in echo upstream on 127.0.0.1:<port> (for the demo config only)',
@@ -188,6 +189,9 @@ const RateLimits = obj({
   refresh: obj({
     perSession: Limit(30, '1m', 'refreshes per session'),
   }),
+  invalidTokens: obj({
+    perClient: Limit(20, '10s', 'failed access-token verifications per client address, then 429 without verifying'),
+  }),
 })
 
 const Route = Type.Object(
@@ -205,7 +209,13 @@ const Route = Type.Object(
     timeout: Duration('30s', 'upstream response timeout, then 504'),
     connectTimeout: Duration('5s', 'upstream connect timeout, then 502'),
     forwardAuthorization: Type.Boolean({ default: false }),
-    rateLimit: Type.Optional(Limit(100, '1m', 'requests per client address on this route')),
+    // No object-level default: a route has a request limit only when it declares one.
+    rateLimit: Type.Optional(
+      Type.Object(
+        { max: Type.Integer({ minimum: 1, default: 100 }), window: Duration('1m', 'the window the count applies to') },
+        { ...Strict, description: 'requests per client address on this route' },
+      ),
+    ),
   },
   Strict,
 )

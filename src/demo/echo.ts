@@ -1,12 +1,15 @@
 /**
  * A tiny upstream for the shipped demo config: it answers every request with what it
  * received (method, path, the identity headers the gateway set), so a newcomer can see the
- * gateway at work with nothing else running.
+ * gateway at work with nothing else running. Under /app/ it serves the demo web app (./app.ts).
  */
 import { createServer, type Server } from 'node:http'
+import { loadDemoApp } from './app.js'
 
-export function startEchoUpstream(port: number, host = '127.0.0.1'): Promise<Server> {
+export async function startEchoUpstream(port: number, host = '127.0.0.1'): Promise<Server> {
+  const demoApp = await loadDemoApp()
   const server = createServer((req, res) => {
+    if (demoApp(req, res)) return
     const body = JSON.stringify({
       service: 'echo',
       method: req.method,

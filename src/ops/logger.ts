@@ -5,7 +5,11 @@ import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { pino, type Logger, type DestinationStream } from 'pino'
 
-/** Anything that could carry a credential, in whatever object it is logged. */
+/**
+ * Anything that could carry a credential where it could be logged. Explicit paths only:
+ * wildcard paths made redaction a visible share of every request's CPU time when profiled, and
+ * our own log lines never carry bodies or headers (see serializeRequest).
+ */
 const REDACT = [
   'req.headers.authorization',
   'req.headers.cookie',
@@ -18,11 +22,8 @@ const REDACT = [
   'accessToken',
   'token',
   'secret',
-  '*.password',
-  '*.refreshToken',
-  '*.accessToken',
-  '*.token',
-  '*.secret',
+  'body.password',
+  'body.refreshToken',
 ]
 
 export function createLogger(level: string, destination?: DestinationStream): Logger {

@@ -4,43 +4,64 @@
  */
 import { createHash } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
-import { readFile } from 'node:fs/promises'
+import { readFile, realpath } from 'node:fs/promises'
 import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 
 export function watchConfig(file: string, onChange: () => void, log: Logger, debounceMs = 250): () => void {
   const path = resolve(file)
-  const name = basename(path)
   let timer: NodeJS.Timeout | null = null
   let lastDigest: string | null = null
+  let stopped = false
   const digest = () => readFile(path).then((b) => createHash('sha256').update(b).digest('hex'), () => null)
   void digest().then((d) => (lastDigest = d))
 
   const fire = async () => {
     timer = null
+    await followTarget()
     const d = await digest()
     // An editor's save can fire several events, a touch none that matter: reload on new content only.
-    if (d === null || d === lastDigest) return
+    if (stopped || d === null || d === lastDigest) return
     lastDigest = d
     onChange()
   }
-  // Watching the directory, not the file: a rename-replace swaps the inode, and a watch on
-  // the old inode would go silent.
-  let watcher: FSWatcher
-  try {
-    watcher = watch(dirname(path), (_event, changed) => {
-      if (changed !== null && changed !== name && !String(changed).startsWith('..')) return
-      if (timer) clearTimeout(timer)
-      timer = setTimeout(() => void fire(), debounceMs)
-    })
-  } catch (err) {
-    log.warn({ err, file: path }, 'cannot watch the config file; reload with SIGHUP')
-    return () => {}
-  }
-  watcher.on('error', (err) => log.warn({ err }, 'config watcher failed; reload with SIGHUP'))
-  watcher.unref()
-  return () => {
+  const poke = () => {
     if (timer) clearTimeout(timer)
-    watcher.close()
+    timer = setTimeout(() => void fire(), debounceMs)
+  }
+
+  // Watching directories, not the file: a rename-replace swaps the inode, and a watch on the
+  // old inode would go silent. `..data` and its siblings are a ConfigMap's swap.
+  const watchDir = (dir: string, name: string): FSWatcher | null => {
+    try {
+      const w = watch(dir, (_event, changed) => {
+        if (changed === null || changed === name || String(changed).startsWith('..')) poke()
+      })
+      w.on('error', (err) => log.warn({ err, dir }, 'config watcher failed; reload with SIGHUP'))
+      w.unref()
+      return w
+    } catch (err) {
+      log.warn({ err, file: path }, 'cannot watch the config file; reload with SIGHUP')
+      return null
+    }
+  }
+  const own = watchDir(dirname(path), basename(path))
+
+  // A config symlinked from another directory changes there: watch where it points too, and
+  // follow it when the link is pointed elsewhere.
+  let target: { path: string; watcher: FSWatcher | null } | null = null
+  const followTarget = async () => {
+    const real = await realpath(path).catch(() => null)
+    if (stopped || real === null || real === target?.path) return
+    target?.watcher?.close()
+    target = { path: real, watcher: dirname(real) === dirname(path) ? null : watchDir(dirname(real), basename(real)) }
+  }
+  void followTarget()
+
+  return () => {
+    stopped = true
+    if (timer) clearTimeout(timer)
+    own?.close()
+    target?.watcher?.close()
   }
 }

@@ -8,16 +8,34 @@ import httpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
 import { authenticate, type Authenticator } from '../auth/authenticate.js'
+import { redirectToSignIn } from '../auth/signin.js'
 import type { RouteConfig } from '../config/schema.js'
 import { GatewayError } from '../errors.js'
+import type { GatewayMetrics } from '../ops/metrics.js'
+import type { Limiters } from '../ops/rate-limit.js'
+import { bodyLimitHook, isBodyCut, tooLarge } from './body-limit.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** performance.now() when the request went upstream (upstream latency metric). */
+    upstreamStartedAt: number
+  }
+}
 
 export interface ProxyContext {
   authenticator: Authenticator
   trustProxy: boolean
+  /** server.bodyLimit, enforced on streamed bodies too. */
+  bodyLimit: number
+  metrics: GatewayMetrics
+  limiters: Limiters
+  /** auth.basePath when auth.signInPage is on: browser navigations needing a sign-in go there. */
+  signInPage?: string | null
 }
 
 export async function proxyRoutes(app: FastifyInstance, routes: readonly RouteConfig[], ctx: ProxyContext): Promise<void> {
+  app.decorateRequest('upstreamStartedAt', 0)
   for (const route of routes) {
     await app.register(async (scope) => proxyRoute(scope, route, ctx))
   }
@@ -26,10 +44,24 @@ export async function proxyRoutes(app: FastifyInstance, routes: readonly RouteCo
 async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: ProxyContext): Promise<void> {
   const { authenticator, trustProxy } = ctx
   const required = route.auth === 'required'
-  scope.addHook('onRequest', async (request) => {
+  const limiter = ctx.limiters.route(route)
+  const upstreamSeries = ctx.metrics.upstream(route.name)
+  const signInPage = required ? (ctx.signInPage ?? null) : null
+  scope.addHook('onRequest', async (request, reply) => {
     request.routeName = route.name
-    if (route.auth !== 'none') request.auth = await authenticate(request, authenticator, required, route.roles)
+    // Before authentication: a flood is turned away without paying for signature checks.
+    if (limiter) await limiter.consume(request.ip)
+    if (route.auth === 'none') return
+    try {
+      request.auth = await authenticate(request, authenticator, required, route.roles)
+    } catch (err) {
+      // A person at an address bar is better served by the sign-in page than by a 401 body.
+      const redirected = signInPage !== null && redirectToSignIn(request, reply, err, signInPage)
+      if (redirected) return redirected
+      throw err
+    }
   })
+  scope.addHook('preParsing', bodyLimitHook(ctx.bodyLimit))
 
   const upstream = new URL(route.upstream)
   // A path on the upstream URL is prepended to the rewritten path.
@@ -54,6 +86,9 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     websocket: route.websocket,
     disableRequestLogging: true,
     internalRewriteLocationHeader: true,
+    // Each config generation owns its upstream pools: closing a retired generation (after its
+    // requests drained, src/server.ts) must release them, which reply-from skips by default.
+    destroyAgent: true,
     undici: {
       connectTimeout: route.connectTimeout,
       headersTimeout: route.timeout,
@@ -61,10 +96,21 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     },
     replyOptions: {
       timeout: route.timeout,
-      rewriteRequestHeaders: (request: FastifyRequest, headers: Record<string, unknown>) => forward(request, headers),
-      rewriteHeaders: (headers: Record<string, unknown>) => downstreamResponseHeaders(headers),
+      // Called right before the upstream request and on its response headers: the time between
+      // is the upstream latency (connect included).
+      rewriteRequestHeaders: (request: FastifyRequest, headers: Record<string, unknown>) => {
+        request.upstreamStartedAt = performance.now()
+        return forward(request, headers)
+      },
+      rewriteHeaders: (headers: Record<string, unknown>, request: FastifyRequest) => {
+        upstreamSeries.observe(performance.now() - request.upstreamStartedAt)
+        return downstreamResponseHeaders(headers)
+      },
       onError: (reply: FastifyReply, { error }: { error: Error & { code?: string; statusCode?: number } }) => {
-        reply.send(upstreamError(error))
+        if (isBodyCut(error)) return void reply.send(tooLarge(error))
+        const failure = upstreamError(error)
+        if (failure.code !== 'invalid_request') upstreamSeries.error(failure.code === 'upstream_timeout' ? 'timeout' : 'unavailable')
+        reply.send(failure)
       },
     },
     wsClientOptions: {

@@ -35,10 +35,14 @@ export class RevocationSet {
     }
   }
 
-  /** Replaces the whole content (a full resync). */
-  replace(snapshot: RevocationSnapshot): void {
-    this.#sessions = new Map(snapshot.sessions)
-    this.#users = new Map(snapshot.users.map(([subject, nb, fa]) => [subject, [nb, fa]]))
+  /**
+   * Adds a full snapshot (a resync). It never removes an entry: a revocation cannot be undone,
+   * and a store that restarted without its data sends a snapshot missing the revocations it
+   * lost, which this instance must go on enforcing. Entries leave only through prune().
+   */
+  merge(snapshot: RevocationSnapshot): void {
+    for (const [sessionId, forgetAfter] of snapshot.sessions) this.apply({ type: 'session', sessionId, forgetAfter })
+    for (const [subject, notBefore, forgetAfter] of snapshot.users) this.apply({ type: 'user', subject, notBefore, forgetAfter })
   }
 
   /** Drops entries whose tokens have all expired. */

@@ -3,8 +3,9 @@
  *
  * Events pushed by the store (pub/sub) are applied as they come; because pub/sub is
  * at-most-once, the whole set is also reloaded after every gap the store reports (a
- * reconnect) and on a regular interval. Events that arrive while a snapshot is in flight are
- * re-applied on top of it, so a resync can never erase a newer revocation.
+ * reconnect) and on a regular interval. A snapshot is merged into the set, never substituted
+ * for it (RevocationSet.merge), so a resync can erase neither an event that arrived while it
+ * was in flight nor a revocation the store lost in a restart.
  */
 import type { Logger } from 'pino'
 import type { RevocationEvent, SessionStore } from '../sessions/types.js'
@@ -12,6 +13,8 @@ import type { RevocationSet } from './set.js'
 
 export interface RevocationSyncOptions {
   resyncInterval: number
+  /** Delay before a failed resync is tried again (default 1 s). */
+  retryDelay?: number
   now: () => number
   log: Logger
 }
@@ -22,8 +25,12 @@ export class RevocationSync {
   #opts: RevocationSyncOptions
   #synced = false
   #inFlight: Promise<void> | null = null
-  #pending: RevocationEvent[] | null = null
+  #queued: Promise<void> | null = null
   #timer: NodeJS.Timeout | null = null
+  #retry: NodeJS.Timeout | null = null
+  #stopped = false
+  /** The last load failed: further failures are not logged again until one succeeds. */
+  #failing = false
   #unsubscribe: (() => void) | null = null
   /** Completed full syncs, for metrics and tests. */
   resyncs = 0
@@ -43,10 +50,7 @@ export class RevocationSync {
   /** Subscribes, then loads the full set; retries in the background if the store is down. */
   async start(): Promise<void> {
     this.#unsubscribe = this.#store.subscribe({
-      onEvent: (event) => {
-        this.#set.apply(event)
-        this.#pending?.push(event)
-      },
+      onEvent: (event: RevocationEvent) => this.#set.apply(event),
       onGap: () => void this.resync(),
     })
     this.#timer = setInterval(() => {
@@ -57,35 +61,55 @@ export class RevocationSync {
     await this.resync()
   }
 
-  /** Loads the whole set from the store. Concurrent calls share one load. */
+  /**
+   * Loads the whole set from the store. A call made while a load is in flight gets one more
+   * load after it (shared by every such call): the gap that prompted it may postdate the
+   * snapshot being read.
+   */
   resync(): Promise<void> {
-    this.#inFlight ??= this.#load().finally(() => {
+    if (this.#inFlight) {
+      this.#queued ??= this.#inFlight.then(() => {
+        this.#queued = null
+        return this.resync()
+      })
+      return this.#queued
+    }
+    this.#inFlight = this.#load().finally(() => {
       this.#inFlight = null
     })
     return this.#inFlight
   }
 
   async #load(): Promise<void> {
-    this.#pending = []
     try {
-      const snapshot = await this.#store.revocations(this.#opts.now())
-      const pending = this.#pending
-      this.#set.replace(snapshot)
-      for (const event of pending) this.#set.apply(event)
+      this.#set.merge(await this.#store.revocations(this.#opts.now()))
+      if (this.#retry) clearTimeout(this.#retry)
+      this.#retry = null
+      if (this.#failing) this.#opts.log.info('revocation resync succeeded again')
+      this.#failing = false
       this.#synced = true
       this.resyncs++
       this.lastSyncAt = this.#opts.now()
     } catch (err) {
-      this.#opts.log.warn({ err }, 'revocation resync failed; will retry')
-      // Not synced yet: try again soon rather than at the next interval.
-      if (!this.#synced) setTimeout(() => void this.resync(), 1000).unref()
-    } finally {
-      this.#pending = null
+      if (!this.#failing) this.#opts.log.warn({ err }, 'revocation resync failed; retrying until it succeeds')
+      this.#failing = true
+      // Try again soon rather than at the next interval: before the first sync this instance
+      // is not ready, and after a gap it may have missed revocations. (After a reconnect the
+      // feed can be back before the command connection is, so the gap's resync can fail.)
+      if (!this.#stopped && this.#retry === null) {
+        this.#retry = setTimeout(() => {
+          this.#retry = null
+          void this.resync()
+        }, this.#opts.retryDelay ?? 1000)
+        this.#retry.unref()
+      }
     }
   }
 
   stop(): void {
+    this.#stopped = true
     if (this.#timer) clearInterval(this.#timer)
+    if (this.#retry) clearTimeout(this.#retry)
     this.#unsubscribe?.()
   }
 }

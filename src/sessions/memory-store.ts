@@ -191,6 +191,11 @@ export function createMemoryStore(options: MemoryStoreOptions): SessionStore {
       return ids
     },
 
+    async revoke(sessionIds, now, subject) {
+      seen(now)
+      revoke(sessionIds, now, subject)
+    },
+
     async revocations(now): Promise<RevocationSnapshot> {
       seen(now)
       sweep()

@@ -8,6 +8,7 @@
  */
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis'
 import type { StoreConfig } from '../config/schema.js'
+import { livenessFor, watchLiveness } from './redis-liveness.js'
 
 export interface RedisClients {
   /** The command connection (or cluster client). */
@@ -34,6 +35,8 @@ export function createRedisClients(store: StoreConfig, onError: (err: unknown) =
     // A command whose reply was lost is not replayed: a write must not happen twice unseen.
     autoResendUnfulfilledCommands: false,
     retryStrategy: backoff,
+    // A connection dropped for going mute gets no answer to its FIN either: do not wait 2 s.
+    disconnectTimeout: Math.max(500, store.commandTimeout),
     ...(store.password === undefined ? {} : { password: store.password }),
   }
   let client: Redis | Cluster
@@ -69,6 +72,11 @@ export function createRedisClients(store: StoreConfig, onError: (err: unknown) =
     client = new Redis(store.url, common)
   }
   client.on('error', onError)
+  // A mute connection is dropped and reconnected (./redis-liveness.ts). A Cluster client
+  // watches its own nodes (slot refreshes, the cluster bus) and is left as it is.
+  const liveness = livenessFor(store.commandTimeout)
+  const onDrop = () => onError(new Error('redis connection went silent; reconnecting'))
+  if (client instanceof Redis) watchLiveness(client, { ...liveness, onDrop })
   return {
     client,
     subscriber() {
@@ -77,6 +85,7 @@ export function createRedisClients(store: StoreConfig, onError: (err: unknown) =
         ? client.duplicate([], { enableOfflineQueue: true })
         : client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined })
       sub.on('error', onError)
+      if (sub instanceof Redis) watchLiveness(sub, { ...liveness, onDrop })
       return sub
     },
   }

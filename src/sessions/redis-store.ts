@@ -32,6 +32,7 @@ const SCRIPTS = {
 type Scripted = Record<keyof typeof SCRIPTS, (...args: Array<string | number>) => Promise<unknown>>
 
 const MAX_PENDING = 10_000
+const PENDING_RETRY_MS = 1000
 const TOKEN_PART = /^[A-Za-z0-9_-]{1,64}$/
 
 const unavailable = (cause: unknown) => new GatewayError('store_unavailable', 'session store call failed', { cause })
@@ -59,6 +60,8 @@ export function createRedisStore(
   const pending: Array<Array<string | number>> = []
 
   let flushing: Promise<void> | null = null
+  let retry: NodeJS.Timeout | null = null
+  let closed = false
   async function flush(): Promise<void> {
     while (pending.length > 0) {
       try {
@@ -70,7 +73,20 @@ export function createRedisStore(
     }
   }
   // One flush at a time: two would both send the head of the queue, then both drop an entry.
-  const flushPending = (): Promise<void> => (flushing ??= flush().finally(() => (flushing = null)))
+  const flushPending = (): Promise<void> => (flushing ??= flush().finally(() => {
+    flushing = null
+    if (pending.length > 0) retryLater()
+  }))
+  // Also retried on a timer: a connection that hung and came back (a stalled server, a silent
+  // partition) never emits 'ready', and the revocations must not wait for the next resync.
+  function retryLater(): void {
+    if (retry !== null || closed) return
+    retry = setTimeout(() => {
+      retry = null
+      void flushPending()
+    }, PENDING_RETRY_MS)
+    retry.unref()
+  }
   const onReady = () => void flushPending()
   client.on('ready', onReady)
 
@@ -88,6 +104,7 @@ export function createRedisStore(
     } catch (cause) {
       // The session is already gone; losing its revocation would let its tokens live on.
       if (pending.push(args) > MAX_PENDING) onError(new Error('dropping a pending revocation', { cause: pending.shift() }))
+      retryLater()
       throw unavailable(cause)
     }
   }
@@ -167,6 +184,8 @@ export function createRedisStore(
       return snapshot
     },
 
+    revoke: (sessionIds, now, subject) => revoke(sessionIds.filter(isSessionId), now, subject),
+
     subscribe: (listener) => feed.subscribe(listener),
 
     async ping() {
@@ -174,6 +193,8 @@ export function createRedisStore(
     },
 
     async close() {
+      closed = true
+      if (retry !== null) clearTimeout(retry)
       feed.close()
       client.off('ready', onReady)
       if (options.ownsClient) await client.quit().catch(() => client.disconnect())

@@ -128,6 +128,16 @@ export interface SessionStore {
   /** Ends every session of a subject and sets its "not before" mark. Returns the ended ids. */
   endAll(subject: string, reason: EndReason, now: number): Promise<string[]>
 
+  /**
+   * Revokes access tokens without touching any session; with `subject`, also sets its "not
+   * before" mark. The fail-safe for an ending call whose outcome is unknown (a call that timed
+   * out may still run in the store and end the session without the revocation that follows
+   * it). Only for sessions the caller has proven it may end. Delivered to this instance's
+   * listeners at once; kept and retried if the store does not answer (and then rejects).
+   * Optional so that wrappers written before it keep compiling; a wrapper should pass it on.
+   */
+  revoke?(sessionIds: string[], now: number, subject?: string): Promise<void>
+
   /** Every live revocation entry, for a full (re)sync. */
   revocations(now: number): Promise<RevocationSnapshot>
 

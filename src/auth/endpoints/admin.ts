@@ -6,6 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { GatewayError } from '../../errors.js'
 import { isSessionId } from '../../sessions/tokens.js'
 import type { EndpointContext } from '../routes.js'
+import { endOrRevoke } from './fail-safe.js'
 import { caller, sessionView } from './sessions.js'
 
 const MAX_SUBJECT = 256
@@ -25,7 +26,7 @@ export function adminEndpoints(app: FastifyInstance, ctx: EndpointContext): void
     const { claims } = await caller(request, ctx, roles)
     const subject = checkedSubject(request.params.subject)
     const now = ctx.now()
-    const ended = await ctx.deps.store.endAll(subject, 'admin', now)
+    const ended = await endOrRevoke(ctx, () => ctx.deps.store.endAll(subject, 'admin', now), { sessionIds: [], subject, now })
     ctx.revokeLocally(ended, now)
     ctx.deps.revocations.apply({ type: 'user', subject, notBefore: now, forgetAfter: now + auth.accessTokenTtl + auth.clockTolerance })
     request.log.info({ admin: claims.sub, subject, sessions: ended.length }, 'admin ended all sessions of a user')
@@ -35,7 +36,8 @@ export function adminEndpoints(app: FastifyInstance, ctx: EndpointContext): void
   app.delete<{ Params: { id: string } }>('/admin/sessions/:id', async (request, reply) => {
     const { claims } = await caller(request, ctx, roles)
     const id = request.params.id
-    const ended = isSessionId(id) ? await ctx.endSession(id, 'admin', ctx.now()) : null
+    const now = ctx.now()
+    const ended = isSessionId(id) ? await endOrRevoke(ctx, () => ctx.endSession(id, 'admin', now), { sessionIds: [id], now }) : null
     if (!ended) throw new GatewayError('not_found')
     request.log.info({ admin: claims.sub, sessionId: id, subject: ended.subject }, 'admin ended a session')
     return reply.code(204).send()

@@ -1,8 +1,9 @@
 /**
  * POST {basePath}/login: credentials → a new session and its tokens.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.js'
+import { normalizeUsername } from '../../ops/rate-limit.js'
 import { formatRefreshToken, hashRefresh, newRefreshSecret, newSessionId } from '../../sessions/tokens.js'
 import type { SessionRecord } from '../../sessions/types.js'
 import { checkCsrf } from '../csrf.js'
@@ -15,6 +16,17 @@ import { clientFacts, objectBody, stringField } from './body.js'
 export function loginEndpoint(app: FastifyInstance, ctx: EndpointContext): void {
   const { auth } = ctx.config
   app.post('/login', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    try {
+      const sent = await signIn(request, reply)
+      ctx.metrics.login('ok')
+      return sent
+    } catch (err) {
+      ctx.metrics.login(err instanceof GatewayError ? err.code : 'error')
+      throw err
+    }
+  })
+
+  async function signIn(request: FastifyRequest, reply: FastifyReply) {
     // Login CSRF: a cross-site page must not sign a victim's browser into another account.
     if (!isTokenMode(request)) checkCsrf(request, ctx.authenticator.allowedOrigins)
     const body = objectBody(request.body, true)
@@ -23,9 +35,19 @@ export function loginEndpoint(app: FastifyInstance, ctx: EndpointContext): void 
     // Refused before any hashing: an enormous password is a cheap way to burn CPU.
     if (Buffer.byteLength(password) > MAX_PASSWORD_BYTES) throw new GatewayError('invalid_request', '"password" is too long')
 
+    // Both limits count before the password is checked, so a refused attempt costs no hashing.
+    // perUser counts every attempt and a success resets it: what it holds is failures (plus
+    // attempts in flight, so parallel guesses cannot slip past it). Known and unknown
+    // usernames are limited alike, so a 429 reveals nothing about which exist.
+    await ctx.limiters.loginClient.consume(request.ip)
+    const userKey = normalizeUsername(username)
+    await ctx.limiters.loginUser.consume(userKey)
+
     const identity = await ctx.deps.identity.authenticate(username, password)
     // Same answer for an unknown user and a wrong password (no account enumeration).
     if (!identity) throw new GatewayError('invalid_credentials')
+    // Whoever got the password right gains nothing by clearing its failures.
+    await ctx.limiters.loginUser.reset(userKey)
 
     const now = ctx.now()
     const record: SessionRecord = {
@@ -45,5 +67,5 @@ export function loginEndpoint(app: FastifyInstance, ctx: EndpointContext): void 
     request.log.info({ sessionId: record.id, subject: record.subject }, 'session created')
     const access = await ctx.mint(record, now)
     return sendTokens(request, reply, auth, { session: record, access, refreshToken: formatRefreshToken(record.id, secret) }, now)
-  })
+  }
 }

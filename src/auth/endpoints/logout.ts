@@ -10,6 +10,7 @@ import { checkCsrf } from '../csrf.js'
 import type { EndpointContext } from '../routes.js'
 import { AUTH_BODY_LIMIT } from '../routes.js'
 import { clearCookies } from '../transport.js'
+import { endOrRevoke, revokeAnyway } from './fail-safe.js'
 import { presentedRefreshToken } from './refresh.js'
 
 export function logoutEndpoints(app: FastifyInstance, ctx: EndpointContext): void {
@@ -26,7 +27,14 @@ export function logoutEndpoints(app: FastifyInstance, ctx: EndpointContext): voi
     let ended = false
     if (access) {
       const claims = await ctx.authenticator.verify(access.token).catch(() => null)
-      if (claims) ended = (await ctx.endSession(claims.sid, 'logout', now, claims.sub)) !== null
+      if (claims) {
+        const end = () => ctx.endSession(claims.sid, 'logout', now, claims.sub)
+        ended = (await endOrRevoke(ctx, end, { sessionIds: [claims.sid], now })) !== null
+        // A valid token whose session is already gone (ended by a call whose answer was lost,
+        // or lost with the store's data) is revoked all the same: after a logout, the
+        // caller's tokens must stop working.
+        if (!ended && !ctx.deps.revocations.isRevoked(claims.sid, claims.sub, claims.iat)) revokeAnyway(ctx, [claims.sid], now)
+      }
     }
     const parsed = refresh && parseRefreshToken(refresh.token)
     if (!ended && parsed) {
@@ -41,7 +49,10 @@ export function logoutEndpoints(app: FastifyInstance, ctx: EndpointContext): voi
     const caller = await authenticate(request, ctx.authenticator, true)
     if (!caller) throw new GatewayError('missing_token')
     const now = ctx.now()
-    const ended = await ctx.deps.store.endAll(caller.claims.sub, 'logout_all', now)
+    const subject = caller.claims.sub
+    // The caller's own sid too: the user mark spares tokens issued in its own second.
+    const failSafe = { sessionIds: [caller.claims.sid], subject, now }
+    const ended = await endOrRevoke(ctx, () => ctx.deps.store.endAll(subject, 'logout_all', now), failSafe)
     ctx.revokeLocally(ended, now)
     ctx.deps.revocations.apply({
       type: 'user',

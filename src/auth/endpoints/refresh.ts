@@ -2,7 +2,7 @@
  * POST {basePath}/refresh: rotate the refresh token, mint a new access token.
  * The rotation itself (grace, reuse detection, expiry) is one atomic store call.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.js'
 import { deriveSuccessor, formatRefreshToken, hashRefresh, newNonce, parseRefreshToken } from '../../sessions/tokens.js'
 import { cookieNames } from '../cookies.js'
@@ -24,10 +24,29 @@ export function presentedRefreshToken(request: { body: unknown; cookies: Record<
   return cookie ? { token: cookie, viaCookie: true } : null
 }
 
+/** The refreshes metric's result for each way a refresh is refused. */
+const REFUSED: Partial<Record<string, string>> = {
+  refresh_token_reused: 'reused',
+  session_expired: 'expired',
+  invalid_refresh_token: 'unknown',
+  rate_limited: 'rate_limited',
+  invalid_request: 'rejected',
+  csrf_rejected: 'rejected',
+}
+
 export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): void {
   const { auth } = ctx.config
   const refreshCookie = cookieNames(auth).refresh
   app.post('/refresh', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
+    try {
+      return await rotate(request, reply)
+    } catch (err) {
+      ctx.metrics.refresh((err instanceof GatewayError && REFUSED[err.code]) || 'error')
+      throw err
+    }
+  })
+
+  async function rotate(request: FastifyRequest, reply: FastifyReply) {
     const presented = presentedRefreshToken(request, refreshCookie)
     if (!presented) throw new GatewayError('invalid_refresh_token', 'no refresh token presented')
     if (presented.viaCookie) checkCsrf(request, ctx.authenticator.allowedOrigins)
@@ -36,6 +55,7 @@ export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): voi
       if (presented.viaCookie) clearCookies(reply, auth)
       throw new GatewayError('invalid_refresh_token')
     }
+    await ctx.limiters.refreshSession.consume(parsed.sessionId)
 
     const now = ctx.now()
     const nonce = newNonce()
@@ -56,9 +76,11 @@ export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): voi
         // two tabs refreshing at once end up holding the same token.
         const successor = deriveSuccessor(parsed.secret, result.kind === 'grace' ? result.nonce : nonce)
         const access = await ctx.mint(result.session, now)
+        ctx.metrics.refresh(result.kind)
         return sendTokens(request, reply, auth, { session: result.session, access, refreshToken: formatRefreshToken(result.session.id, successor) }, now)
       }
       case 'reused':
+        ctx.metrics.reuseDetected()
         ctx.revokeLocally([result.session.id], now)
         request.log.warn({ sessionId: result.session.id, subject: result.session.subject }, 'refresh token reuse: session ended')
         clearCookies(reply, auth)
@@ -71,5 +93,5 @@ export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): voi
         if (presented.viaCookie) clearCookies(reply, auth)
         throw new GatewayError('invalid_refresh_token')
     }
-  })
+  }
 }

@@ -1,0 +1,95 @@
+/**
+ * The script of the gateway's sign-in page ({basePath}/signin). Plain ESM, no dependencies.
+ *
+ * 1. Silent refresh: the refresh cookie is scoped to basePath, so the navigation that brought
+ *    the browser here could not use it. If it still holds a session, go straight back.
+ * 2. Otherwise show the form, post the credentials as JSON (cookie mode), then go back.
+ *
+ * Going back is only ever to a same-origin path: see safeReturnPath.
+ */
+
+/**
+ * `value` when it is a same-origin path, else `/` (the same rules as the server's
+ * src/auth/signin.ts, checked again here because this script makes the navigation).
+ * @param {unknown} value
+ * @returns {string}
+ */
+export function safeReturnPath(value) {
+  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return '/'
+  // One leading '/', not followed by '/' or '\' (`//host`, `/\host` name another host);
+  // printable ASCII only: the URL parser drops tabs and newlines (`/\t/host` is `//host`).
+  if (!/^\/(?![/\\])[\x21-\x7e]*$/.test(value) || value.includes('\\')) return '/'
+  try {
+    const base = 'http://return.invalid'
+    return new URL(value, base).origin === base ? value : '/'
+  } catch {
+    return '/'
+  }
+}
+
+const MESSAGES = {
+  invalid_credentials: 'Wrong username or password.',
+  rate_limited: 'Too many attempts. Wait a moment, then try again.',
+  csrf_rejected: 'This page cannot sign you in from here.',
+}
+
+async function codeOf(response) {
+  try {
+    return (await response.json()).code
+  } catch {
+    return undefined
+  }
+}
+
+function start(main) {
+  const base = main.dataset.base ?? ''
+  const returnTo = safeReturnPath(main.dataset.return)
+  const status = document.getElementById('status')
+  const form = document.getElementById('form')
+  const error = document.getElementById('error')
+  const button = form.querySelector('button')
+  const goBack = () => location.replace(returnTo)
+
+  function showForm() {
+    status.textContent = ''
+    form.hidden = false
+    document.getElementById('username').focus()
+  }
+
+  function showError(message) {
+    error.textContent = message
+    for (const input of form.querySelectorAll('input')) input.setAttribute('aria-invalid', 'true')
+    document.getElementById('password').select()
+  }
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault()
+    const data = new FormData(form)
+    button.disabled = true
+    form.setAttribute('aria-busy', 'true')
+    error.textContent = ''
+    for (const input of form.querySelectorAll('input')) input.removeAttribute('aria-invalid')
+    try {
+      const response = await fetch(`${base}/login`, {
+        method: 'POST',
+        credentials: 'same-origin',
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify({ username: data.get('username'), password: data.get('password') }),
+      })
+      if (response.ok) return goBack()
+      showError(MESSAGES[await codeOf(response)] ?? 'Signing in is not possible right now. Try again later.')
+    } catch {
+      showError('The gateway could not be reached. Check your connection and try again.')
+    } finally {
+      button.disabled = false
+      form.removeAttribute('aria-busy')
+    }
+  })
+
+  fetch(`${base}/refresh`, { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } })
+    .then((response) => (response.ok ? goBack() : showForm()))
+    .catch(showForm)
+}
+
+const main = typeof document === 'undefined' ? null : document.getElementById('signin')
+if (main) start(main)

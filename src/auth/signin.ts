@@ -1,0 +1,71 @@
+/**
+ * Sign-in for browser navigations (SPEC.md `auth.signInPage`): which requests are sent to the
+ * sign-in page instead of a 401, where they go, and where they may come back to.
+ *
+ * The same return-path rules run again in the page's script (client/signin.js): the server's
+ * check protects the HTML it renders, the script's check protects the navigation it makes.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors.js'
+
+/** Longer return paths are dropped rather than carried through a sign-in. */
+export const MAX_RETURN_PATH = 2048
+
+/**
+ * `value` when it is a same-origin path, else `/`. An open redirect after sign-in lets a
+ * phishing link borrow our origin (CWE-601), so only a path is accepted, in its plainest form:
+ * - a single leading `/`, not followed by `/` or `\` (`//host` and `/\host` are network-path
+ *   references: browsers read them as another host);
+ * - printable ASCII only, and no `\` anywhere: the URL parser drops tabs and newlines
+ *   (`/\t/host` becomes `//host`) and treats `\` as `/` in http(s) URLs;
+ * - as a last guard, resolving it against an origin must stay on that origin.
+ */
+export function safeReturnPath(value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_RETURN_PATH) return '/'
+  if (!/^\/(?![/\\])[\x21-\x7e]*$/.test(value) || value.includes('\\')) return '/'
+  try {
+    const base = 'http://return.invalid'
+    return new URL(value, base).origin === base ? value : '/'
+  } catch {
+    return '/'
+  }
+}
+
+/** The 401 codes that mean "not signed in (any more)": a sign-in can fix them, unlike a 403. */
+const SIGN_IN_CODES = new Set(['missing_token', 'invalid_token', 'token_expired', 'token_revoked'])
+
+/**
+ * A top-level browser navigation: GET or HEAD, asking for HTML, and, when the browser says so
+ * (Fetch Metadata), in `navigate` mode. `fetch()` calls often send `Accept: *\/*` or even
+ * `text/html`; their `Sec-Fetch-Mode` is `cors`/`same-origin`, so they keep their 401 JSON.
+ * A request carrying `Authorization` was made by a program, never by an address bar.
+ */
+export function isBrowserNavigation(request: FastifyRequest): boolean {
+  const { method, headers } = request
+  if (method !== 'GET' && method !== 'HEAD') return false
+  if (headers.authorization !== undefined) return false
+  const mode = headers['sec-fetch-mode']
+  if (mode !== undefined && mode !== 'navigate') return false
+  const accept = headers.accept
+  return typeof accept === 'string' && accept.toLowerCase().includes('text/html')
+}
+
+/** `{basePath}/signin`, without a doubled `/` when basePath is `/`. */
+export function signInPath(basePath: string): string {
+  return `${basePath.replace(/\/+$/, '')}/signin`
+}
+
+/**
+ * For the proxy's auth hook: answers `error` with a redirect to the sign-in page when the
+ * request is a browser navigation that signing in can fix; returns null to let the error be
+ * rendered as usual.
+ */
+export function redirectToSignIn(request: FastifyRequest, reply: FastifyReply, error: unknown, basePath: string): FastifyReply | null {
+  if (!(error instanceof GatewayError) || !SIGN_IN_CODES.has(error.code) || !isBrowserNavigation(request)) return null
+  const back = safeReturnPath(request.url)
+  const location = back === '/' ? signInPath(basePath) : `${signInPath(basePath)}?return=${encodeURIComponent(back)}`
+  // The answer depends on the cookies: no cache may keep this redirect for after sign-in.
+  reply.header('cache-control', 'no-store')
+  reply.header('vary', 'Accept, Sec-Fetch-Mode, Cookie')
+  return reply.redirect(location, 302)
+}

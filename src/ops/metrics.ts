@@ -1,0 +1,229 @@
+/**
+ * The gateway's Prometheus metrics, registered in a Registry handed in (never prom-client's
+ * global one: several gateways share one test process, and a config reload must not
+ * re-register anything). main.ts makes one per process; it outlives config generations.
+ *
+ * Every label value comes from a closed set (route names from the config, fixed names, enums
+ * below): never a path, a user or a session id, so the series count stays bounded. Series
+ * are bound once and reused (./metric-families.ts), so recording a request costs a Map
+ * lookup, an array read, an increment and a bucket search, and allocates nothing.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { EndReason } from '../sessions/types.js'
+import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './metric-families.js'
+
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const
+const METHOD_INDEX: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
+  GET: 0, HEAD: 1, POST: 2, PUT: 3, PATCH: 4, DELETE: 5, OPTIONS: 6,
+})
+const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
+
+export const AUTH_OUTCOMES = [
+  'ok', 'anonymous', 'missing_token', 'invalid_token', 'token_expired', 'token_revoked', 'forbidden', 'csrf_rejected',
+  'store_unavailable', 'error',
+] as const
+export const LOGIN_RESULTS = [
+  'ok', 'invalid_credentials', 'rate_limited', 'invalid_request', 'csrf_rejected', 'identity_unavailable', 'store_unavailable', 'error',
+] as const
+export const REFRESH_RESULTS = ['rotated', 'grace', 'reused', 'expired', 'unknown', 'rate_limited', 'rejected', 'error'] as const
+export const END_REASONS: readonly EndReason[] = ['logout', 'logout_all', 'deleted', 'admin', 'reuse', 'expired', 'evicted']
+export const LIMITERS = ['login_user', 'login_client', 'refresh_session', 'route'] as const
+export type LimiterName = (typeof LIMITERS)[number]
+const CLIENT_ERRORS = ['header_too_large', 'timeout', 'aborted', 'bad_request'] as const
+const UPSTREAM_ERRORS = ['timeout', 'unavailable'] as const
+
+/** Seconds; from a cache hit on loopback to a slow upstream. */
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
+
+interface RouteSeries {
+  /** By METHOD_INDEX * 5 + status class, bound on first use. */
+  counts: Array<CounterSeries | undefined>
+  seconds: HistogramSeries
+}
+
+/** What a proxied route records about its upstream, bound once per route. */
+export interface UpstreamSeries {
+  observe(ms: number): void
+  error(reason: (typeof UPSTREAM_ERRORS)[number]): void
+}
+
+/** Read at scrape time (main.ts hands over the process-wide store, set and sync). */
+export interface MetricSources {
+  store?: { ping(): Promise<void> }
+  revocations?: { readonly size: number }
+  sync?: { readonly resyncs: number; readonly lastSyncAt: number }
+}
+
+/** One series per label value of the last label, all exported from the start (at 0). */
+function bind<const V extends string>(family: CounterFamily, label: string, values: readonly V[], fixed: Record<string, string> = {}): Record<V, CounterSeries> {
+  const out = Object.create(null) as Record<V, CounterSeries>
+  for (const v of values) out[v] = family.series({ ...fixed, [label]: v })
+  return out
+}
+
+export class GatewayMetrics {
+  readonly registry: Registry
+  #sources: MetricSources = {}
+  #routes = new Map<string, RouteSeries>()
+  #requests: CounterFamily
+  #requestSeconds: HistogramFamily
+  #upstreamSeconds: HistogramFamily
+  #upstreamErrors: CounterFamily
+  #auth: Record<string, CounterSeries>
+  #logins: Record<string, CounterSeries>
+  #refreshes: Record<string, CounterSeries>
+  #reuse: CounterSeries
+  #ended: Record<string, CounterSeries>
+  #limited: CounterFamily
+  #limitErrors: Record<LimiterName, CounterSeries>
+  #reloads: Record<'ok' | 'rejected', CounterSeries>
+  #storeErrors: Record<'request' | 'connection', CounterSeries>
+  #clientErrors: Record<(typeof CLIENT_ERRORS)[number], CounterSeries>
+
+  constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
+    const registry = (this.registry = opts.registry ?? new Registry())
+    const counter = (name: string, help: string) => new CounterFamily(name, help, registry)
+    const histogram = (name: string, help: string) => new HistogramFamily(name, help, registry, LATENCY_BUCKETS)
+    if (opts.processMetrics) collectDefaultMetrics({ register: registry })
+
+    this.#requests = counter('portcullis_requests_total', 'Requests answered, by route, method and status class.')
+    this.#requestSeconds = histogram('portcullis_request_duration_seconds', 'Time from receiving a request to its response, by route.')
+    this.#upstreamSeconds = histogram('portcullis_upstream_duration_seconds', 'Time from forwarding a request to the upstream response headers, by route.')
+    this.#upstreamErrors = counter('portcullis_upstream_errors_total', 'Upstream calls that failed, by route and reason.')
+    this.#auth = bind(counter('portcullis_auth_outcomes_total', 'Access-token authentications, by outcome.'), 'outcome', AUTH_OUTCOMES)
+    this.#logins = bind(counter('portcullis_logins_total', 'Sign-in attempts, by result.'), 'result', LOGIN_RESULTS)
+    this.#refreshes = bind(counter('portcullis_refreshes_total', 'Refresh-token presentations, by result.'), 'result', REFRESH_RESULTS)
+    this.#reuse = counter('portcullis_refresh_reuse_detected_total', 'Rotated refresh tokens presented again (theft suspected; the session was ended).').series({})
+    this.#ended = bind(counter('portcullis_sessions_ended_total', 'Sessions ended by this instance, by reason.'), 'reason', END_REASONS)
+    this.#limited = counter('portcullis_rate_limited_total', 'Requests refused with 429, by limiter and route.')
+    this.#limitErrors = bind(counter('portcullis_rate_limit_errors_total', 'Rate-limit checks that could not reach their store, by limiter.'), 'limiter', LIMITERS)
+    this.#reloads = bind(counter('portcullis_config_reloads_total', 'Config reloads, by result.'), 'result', ['ok', 'rejected'])
+    this.#storeErrors = bind(
+      counter('portcullis_store_errors_total', 'Session store failures: calls made for requests, and client connection errors.'),
+      'source',
+      ['request', 'connection'],
+    )
+    this.#clientErrors = bind(
+      counter('portcullis_client_errors_total', 'Requests refused before routing (malformed, too large a head, too slow).'),
+      'reason',
+      CLIENT_ERRORS,
+    )
+    this.#scrapeTimeGauges([registry])
+  }
+
+  /** Sets what the scrape-time gauges read. */
+  watch(sources: MetricSources): void {
+    this.#sources = { ...this.#sources, ...sources }
+  }
+
+  request(route: string, method: string, status: number, ms: number): void {
+    const series = this.#routes.get(route) ?? this.#route(route)
+    const m = METHOD_INDEX[method] ?? 7
+    const c = status < 200 ? 0 : status >= 500 ? 4 : ((status / 100) | 0) - 1
+    const i = m * 5 + c
+    ;(series.counts[i] ??= this.#requests.series({ route, method: METHODS[m]!, status_class: CLASSES[c]! })).value++
+    series.seconds.observe(ms / 1000)
+  }
+
+  upstream(route: string): UpstreamSeries {
+    const seconds = this.#upstreamSeconds.series({ route })
+    const errors = bind(this.#upstreamErrors, 'reason', UPSTREAM_ERRORS, { route })
+    return { observe: (ms) => seconds.observe(ms / 1000), error: (reason) => void errors[reason].value++ }
+  }
+
+  auth(outcome: string): void {
+    ;(this.#auth[outcome] ?? this.#auth['error']!).value++
+  }
+
+  login(result: string): void {
+    ;(this.#logins[result] ?? this.#logins['error']!).value++
+  }
+
+  refresh(result: string): void {
+    ;(this.#refreshes[result] ?? this.#refreshes['error']!).value++
+  }
+
+  reuseDetected(): void {
+    this.#reuse.value++
+  }
+
+  sessionsEnded(reason: EndReason, count = 1): void {
+    const series = this.#ended[reason]
+    if (series) series.value += count
+  }
+
+  /** A limiter's counters, bound once when the limiter is made. */
+  limiter(name: LimiterName, route: string): { limited(): void; unreachable(): void } {
+    const limited = this.#limited.series({ limiter: name, route })
+    const errors = this.#limitErrors[name]
+    return { limited: () => void limited.value++, unreachable: () => void errors.value++ }
+  }
+
+  reload(result: 'ok' | 'rejected'): void {
+    this.#reloads[result].value++
+  }
+
+  storeError(source: 'request' | 'connection'): void {
+    this.#storeErrors[source].value++
+  }
+
+  /** Node's HTTP parser refused a request (see server.ts clientError). */
+  clientError(code: string | undefined): void {
+    const reason =
+      code === 'HPE_HEADER_OVERFLOW' ? 'header_too_large'
+      : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT' ? 'timeout'
+      : code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE' ? 'aborted'
+      : 'bad_request'
+    this.#clientErrors[reason].value++
+  }
+
+  #route(route: string): RouteSeries {
+    const series: RouteSeries = { counts: new Array(METHODS.length * CLASSES.length), seconds: this.#requestSeconds.series({ route }) }
+    this.#routes.set(route, series)
+    return series
+  }
+
+  #scrapeTimeGauges(registers: Registry[]): void {
+    const sources = () => this.#sources
+    new Gauge({
+      name: 'portcullis_store_up',
+      help: '1 when the session store answered a ping at scrape time, else 0.',
+      registers,
+      async collect() {
+        const store = sources().store
+        if (store) this.set(await store.ping().then(() => 1, () => 0))
+      },
+    })
+    new Gauge({
+      name: 'portcullis_revocation_set_size',
+      help: 'Ended sessions and logout-all marks held in memory for the revocation check.',
+      registers,
+      collect() {
+        const set = sources().revocations
+        if (set) this.set(set.size)
+      },
+    })
+    let counted = 0
+    new Counter({
+      name: 'portcullis_revocation_resyncs_total',
+      help: 'Completed full reloads of the revocation set from the store.',
+      registers,
+      collect() {
+        const sync = sources().sync
+        if (sync && sync.resyncs > counted) {
+          this.inc(sync.resyncs - counted)
+          counted = sync.resyncs
+        }
+      },
+    })
+    new Gauge({
+      name: 'portcullis_revocation_last_sync_timestamp_seconds',
+      help: 'When the revocation set was last fully reloaded (alert when it falls behind).',
+      registers,
+      collect() {
+        const sync = sources().sync
+        if (sync && sync.lastSyncAt > 0) this.set(sync.lastSyncAt / 1000)
+      },
+    })
+  }
+}

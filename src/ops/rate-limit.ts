@@ -1,0 +1,122 @@
+/**
+ * Rate limits (SPEC.md `rateLimits`, `routes[].rateLimit`): fixed windows counted in a
+ * RateLimitStore (memory in one process, Redis across instances), 429 `rate_limited` with
+ * `Retry-After` beyond the limit.
+ *
+ * Why not @fastify/rate-limit: its per-route hook suits `routes[].rateLimit`, but the login
+ * limits need what it does not do (count by a username from the body, reset on success, fail
+ * closed while fail-open elsewhere, keys in one slot per id on Redis Cluster). One small
+ * limiter for every case keeps one key layout, one 429 and one set of metrics.
+ */
+import { createHash } from 'node:crypto'
+import type { Logger } from 'pino'
+import type { GatewayConfig, RouteConfig } from '../config/schema.js'
+import { GatewayError } from '../errors.js'
+import type { GatewayMetrics, LimiterName } from './metrics.js'
+
+/** Where hits are counted. `scope` names the limiter, `id` is already hashed (fixed charset and length). */
+export interface RateLimitStore {
+  /** Counts one hit in a window of `windowMs` that starts at the first hit. */
+  hit(scope: string, id: string, windowMs: number): Promise<{ count: number; resetInMs: number }>
+  /** Forgets the count (a successful sign-in). */
+  reset(scope: string, id: string): Promise<void>
+  close(): Promise<void>
+}
+
+export interface Limit {
+  max: number
+  /** Milliseconds. */
+  window: number
+}
+
+export interface RateLimiter {
+  /** Counts one hit for `id`; throws `rate_limited` beyond the limit. */
+  consume(id: string): Promise<void>
+  reset(id: string): Promise<void>
+}
+
+/**
+ * Ids (usernames, client addresses, which with `trustProxy` come from a client's
+ * X-Forwarded-For) are hashed: any input becomes 22 base64url characters, so no one can grow
+ * the key space with long values or move Redis Cluster hash tags with braces. This bounds
+ * keys; it is not meant to hide the ids (a short-lived counter is all that is stored).
+ */
+export const hashId = (id: string): string =>
+  // String(): `request.ip` is undefined once the client has gone; that must not become a 500.
+  createHash('sha256').update(String(id)).digest('base64url').slice(0, 22)
+
+/** "Alice ", "alice" and "ＡＬＩＣＥ" share one counter: varying the spelling does not buy more guesses. */
+export const normalizeUsername = (username: string): string => username.normalize('NFKC').trim().toLowerCase()
+
+export interface LimiterOptions {
+  /** `login_user`, ..., or `route` for routes[].rateLimit. */
+  name: LimiterName
+  /** The route's name for `route` limiters; the label and part of the key. */
+  route: string
+  /**
+   * When the store cannot be reached: true lets the request through (a Redis outage must not
+   * become an API outage), false answers 503 (a sign-in limit that silently vanished would
+   * let brute force through; the session store is down then anyway).
+   */
+  failOpen: boolean
+  metrics: GatewayMetrics
+  log: Logger
+}
+
+export function createLimiter(store: RateLimitStore, limit: Limit, opts: LimiterOptions): RateLimiter {
+  const scope = opts.name === 'route' ? `route:${opts.route}` : opts.name
+  const counted = opts.metrics.limiter(opts.name, opts.route)
+  let failing = false
+  const unreachable = (err: unknown): void => {
+    counted.unreachable()
+    // One warning per outage, not one per request.
+    if (!failing) opts.log.warn({ err, limiter: scope, failOpen: opts.failOpen }, 'rate-limit store unreachable')
+    failing = true
+  }
+  return {
+    async consume(id) {
+      let hit: { count: number; resetInMs: number }
+      try {
+        hit = await store.hit(scope, hashId(id), limit.window)
+      } catch (err) {
+        unreachable(err)
+        if (opts.failOpen) return
+        throw new GatewayError('store_unavailable', 'rate-limit store call failed', { cause: err })
+      }
+      failing = false
+      if (hit.count <= limit.max) return
+      counted.limited()
+      // RFC 9110 §10.2.3: delay-seconds, whole seconds; never 0, which would invite an instant retry.
+      const retryAfter = String(Math.max(1, Math.ceil(hit.resetInMs / 1000)))
+      throw new GatewayError('rate_limited', undefined, { headers: { 'retry-after': retryAfter } })
+    },
+    async reset(id) {
+      // A reset that fails leaves the count to expire with its window; the request has succeeded.
+      await store.reset(scope, hashId(id)).catch(unreachable)
+    },
+  }
+}
+
+export interface Limiters {
+  loginUser: RateLimiter
+  loginClient: RateLimiter
+  refreshSession: RateLimiter
+  /** The route's limiter, or null when it has no `rateLimit`. */
+  route(route: RouteConfig): RateLimiter | null
+}
+
+/** The limiters of one config generation, over the process's store. */
+export function createLimiters(
+  config: Pick<GatewayConfig, 'rateLimits'>,
+  store: RateLimitStore,
+  ctx: { metrics: GatewayMetrics; log: Logger },
+): Limiters {
+  const { login, refresh } = config.rateLimits
+  const auth = (name: LimiterName, limit: Limit) => createLimiter(store, limit, { name, route: 'auth', failOpen: false, ...ctx })
+  return {
+    loginUser: auth('login_user', login.perUser),
+    loginClient: auth('login_client', login.perClient),
+    refreshSession: auth('refresh_session', refresh.perSession),
+    route: (route) => (route.rateLimit ? createLimiter(store, route.rateLimit, { name: 'route', route: route.name, failOpen: true, ...ctx }) : null),
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * A watchdog for one ioredis connection (issue 4: "everything recovers by itself").
+ *
+ * ioredis reconnects when a connection closes, but a connection can also go mute without
+ * closing: the Redis host died, or a firewall or NAT forgot the flow, and no reset ever comes.
+ * TCP would notice only after its retransmission timeout (~15 min) or keepalive (2 h by
+ * default); a subscriber, which never sends, might not notice at all. Meanwhile every command
+ * times out (503s, /readyz 503) and the revocation feed is silent. So each connection is
+ * pinged, and one that has answered nothing for `deadline` is dropped: ioredis reconnects,
+ * and the feed, once live again, makes every listener resync.
+ */
+import type { Redis } from 'ioredis'
+
+export interface LivenessOptions {
+  /** How often to ping (ms). */
+  interval: number
+  /** Silence after which the connection is dropped (ms); a few intervals. */
+  deadline: number
+  onDrop?: () => void
+}
+
+/** Ping interval and deadline for a store whose commands time out after `commandTimeout`. */
+export const livenessFor = (commandTimeout: number): LivenessOptions => {
+  const interval = Math.max(1000, commandTimeout * 2)
+  return { interval, deadline: interval * 3 }
+}
+
+export function watchLiveness(conn: Redis, opts: LivenessOptions): void {
+  let lastHeard = Date.now()
+  let pinging = false
+  const heard = () => {
+    lastHeard = Date.now()
+  }
+  // A new connection's clock starts when its socket connects.
+  conn.on('connect', heard)
+  conn.on('ready', heard)
+  const timer = setInterval(() => {
+    // 'connect' is a socket that is open but not yet ready: its ready check can wait for ever
+    // on a connection without a command timeout (the subscriber). Connecting and
+    // reconnecting are bounded by ioredis itself (connectTimeout, the retry backoff).
+    if (conn.status !== 'ready' && conn.status !== 'connect') return
+    if (Date.now() - lastHeard > opts.deadline) {
+      lastHeard = Date.now()
+      opts.onDrop?.()
+      conn.disconnect(true)
+      return
+    }
+    if (conn.status !== 'ready' || pinging) return
+    pinging = true
+    // Any answer will do; one that never comes is settled when the connection is dropped.
+    conn.ping().then(heard, () => {}).finally(() => {
+      pinging = false
+    })
+  }, opts.interval)
+  timer.unref()
+  // 'end': closed for good (quit, or disconnect without reconnect).
+  conn.once('end', () => clearInterval(timer))
+}
