@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { generatePem } from '../src/cli/keys-generate.js'
 import { loadGenerator, runLoad, type LoadResult } from './load.js'
 import { machineFacts, writeSection } from './report.js'
-import { gatewayConfig, mintTokens, startProcess, type Alg } from './setup.js'
+import { gatewayConfig, mintTokens, startProcess, startRedisServer, type Alg } from './setup.js'
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5)
@@ -50,11 +50,22 @@ async function main(): Promise<void> {
   }
   // The same ES256 gateway without its per-request access log line, to show what logging costs.
   const quietFile = join(dir, 'ES256-quiet.yaml')
-  writeFileSync(quietFile, gatewayConfig('ES256', gateways.get('ES256')!.key, dir, upstream.url, false))
+  writeFileSync(quietFile, gatewayConfig('ES256', gateways.get('ES256')!.key, dir, upstream.url, { accessLog: false }))
   const quiet = await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', quietFile], children)
+  // 1 vs 2 worker processes; more than one needs a shared store, so both use Redis.
+  const redisUrl = await startRedisServer(children)
+  const workerGateways = new Map<number, string>()
+  if (redisUrl) {
+    for (const workers of [1, 2]) {
+      const file = join(dir, `ES256-redis-${workers}.yaml`)
+      writeFileSync(file, gatewayConfig('ES256', gateways.get('ES256')!.key, dir, upstream.url, { workers, redisUrl }))
+      workerGateways.set(workers, (await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children)).url)
+    }
+  }
 
   const bearer = async (alg: Alg) => ({ authorization: `Bearer ${(await mintTokens(alg, gateways.get(alg)!.key, 1))[0]}` })
   const es = gateways.get('ES256')!
+  const esBearer = await bearer('ES256')
   const cases: Case[] = [
     { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', url: `${bare.url}/api/x` },
     { name: 'public', description: 'gateway, `auth: none` route', url: `${es.url}/public/x` },
@@ -64,6 +75,12 @@ async function main(): Promise<void> {
     { name: 'eddsa', description: 'gateway, protected, EdDSA', url: `${gateways.get('EdDSA')!.url}/api/x`, headers: await bearer('EdDSA') },
     { name: 'rs256', description: 'gateway, protected, RS256', url: `${gateways.get('RS256')!.url}/api/x`, headers: await bearer('RS256') },
     { name: 'hs256', description: 'gateway, protected, HS256', url: `${gateways.get('HS256')!.url}/api/x`, headers: await bearer('HS256') },
+    ...[...workerGateways].map(([workers, url]) => ({
+      name: `es256-redis-w${workers}`,
+      description: `gateway, protected, ES256, Redis store, ${workers} worker${workers > 1 ? 's' : ''}`,
+      url: `${url}/api/x`,
+      headers: esBearer,
+    })),
     {
       name: 'es256-cold',
       description: 'gateway, protected, ES256, a never-seen token on every request',

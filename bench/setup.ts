@@ -39,7 +39,14 @@ export async function startProcess(cmd: string, args: string[], children: Array<
 }
 
 /** A gateway config for one algorithm: one protected and one public route to the upstream. */
-export function gatewayConfig(alg: Alg, key: string, dir: string, upstream: string, accessLog = true): string {
+export interface GatewayExtras {
+  accessLog?: boolean
+  workers?: number
+  redisUrl?: string
+}
+
+export function gatewayConfig(alg: Alg, key: string, dir: string, upstream: string, extras: GatewayExtras = {}): string {
+  const { accessLog = true, workers = 1, redisUrl } = extras
   let keys: string
   if (alg === 'HS256') {
     keys = `{ algorithm: HS256, signing: [{ kid: bench, secret: "${key}" }] }`
@@ -54,9 +61,10 @@ server:
   port: \${PORT}
   logLevel: info
   accessLog: ${accessLog}
+  workers: ${workers}
 auth:
   keys: ${keys}
-routes:
+${redisUrl ? `store: { type: redis, url: "${redisUrl}" }\n` : ''}routes:
   - { name: api, prefix: /api, upstream: "${upstream}" }
   - { name: public, prefix: /public, upstream: "${upstream}", auth: none }
 `
@@ -81,4 +89,18 @@ export async function mintTokens(alg: Alg, key: string, count: number): Promise<
     )
   }
   return tokens
+}
+
+/** A throwaway redis-server on a free port, or null when the binary is missing. */
+export async function startRedisServer(children: Array<{ kill(): void }>): Promise<string | null> {
+  const port = await freePort()
+  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  const spawned = await new Promise<boolean>((resolve) => {
+    child.once('error', () => resolve(false))
+    child.once('spawn', () => resolve(true))
+  })
+  if (!spawned) return null
+  children.push(child)
+  await new Promise((r) => setTimeout(r, 300))
+  return `redis://127.0.0.1:${port}`
 }

@@ -3,11 +3,20 @@
  * SIGHUP and a change to the config file reload it; SIGTERM/SIGINT drain and exit 0.
  */
 import closeWithGrace from 'close-with-grace'
+import cluster from 'node:cluster'
+import { loadGatewayConfig } from '../config/gateway.js'
 import { startGateway } from '../main.js'
+import { createLogger } from '../ops/logger.js'
+import { runPrimary, workerCount } from './workers.js'
 import { watchConfig } from '../ops/watch.js'
 
-/** Resolves -1: the process stays up until a signal. */
+/** Resolves -1: the process stays up until a signal (the primary of several workers: its exit code). */
 export async function runStart(configPath: string): Promise<number> {
+  if (cluster.isPrimary) {
+    const config = await loadGatewayConfig(configPath, process.env)
+    const count = workerCount(config.server.workers)
+    if (count > 1) return runPrimary(configPath, count, createLogger(config.server.logLevel), config.server.shutdownTimeout)
+  }
   const gateway = await startGateway({ configPath }).catch((err: unknown) => {
     // The caller prints why; whatever was started before the failure (a Redis connection, the
     // demo upstream) must not keep a process that failed to start alive.
@@ -24,7 +33,8 @@ export async function runStart(configPath: string): Promise<number> {
     )
   }
   process.on('SIGHUP', () => reload('SIGHUP'))
-  const stopWatching = watchConfig(configPath, () => reload('file change'), log)
+  // A worker is told of file changes by its primary (one watcher for all).
+  const stopWatching = cluster.isWorker ? () => {} : watchConfig(configPath, () => reload('file change'), log)
 
   // SIGHUP means "reload" here, not "hang up": close-with-grace must leave it alone. A second
   // SIGTERM/SIGINT exits at once with 1 (close-with-grace's default).

@@ -1,0 +1,64 @@
+import t from 'tap'
+import { join } from 'node:path'
+import { writeKey } from '../../src/cli/keys-generate.js'
+import { hashPassword } from '../../src/auth/passwords.js'
+import { buildCli, startProcess } from '../helpers/cli.js'
+import { send } from '../helpers/http.js'
+import { startRedis } from '../helpers/redis.js'
+import { startUpstream } from '../helpers/upstream.js'
+
+t.before(() => void buildCli())
+
+t.test('server.workers runs several processes on one port that share sessions and revocations, and all drain on SIGTERM', async (t) => {
+  const redis = await startRedis(t)
+  const up = await startUpstream(t)
+  const dir = t.testdir({})
+  const key = await writeKey('ES256', 'w1', dir)
+  const hash = await hashPassword('pw')
+  const file = join(dir, 'gateway.yaml')
+  await import('node:fs/promises').then((fs) =>
+    fs.writeFile(
+      file,
+      `
+server: { host: 127.0.0.1, port: 0, workers: 2, shutdownTimeout: 3s }
+auth:
+  keys: { algorithm: ES256, signing: [{ kid: w1, privateKeyFile: "${key}" }] }
+  identity: [{ type: static, users: [{ username: ann, passwordHash: "${hash}" }] }]
+store: { type: redis, url: "${redis.url}" }
+routes:
+  - { name: api, prefix: /api, upstream: "${up.url}" }
+`,
+    ),
+  )
+  const gw = await startProcess(t, file)
+  await gw.logged((l) => l['msg'] === 'portcullis listening' && l['pid'] !== gw.logs().find((x) => x['msg'] === 'portcullis listening')!['pid'])
+  const login = await send(gw.url, '/auth/login', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-auth-transport': 'token' },
+    body: JSON.stringify({ username: 'ann', password: 'pw' }),
+  })
+  t.equal(login.status, 200)
+  const auth = { authorization: `Bearer ${String(login.json()['accessToken'])}` }
+  // A new connection per request: the primary hands connections to the workers in turn.
+  for (let i = 0; i < 12; i++) t.equal((await send(gw.url, '/api/x', { headers: auth })).status, 200)
+  const servedBy = new Set(gw.logs().filter((l) => l['route'] === 'api').map((l) => l['pid']))
+  t.equal(servedBy.size, 2, 'both workers served proxied requests')
+
+  t.equal((await send(gw.url, '/auth/logout', { method: 'POST', headers: auth })).status, 204)
+  await new Promise((r) => setTimeout(r, 200))
+  for (let i = 0; i < 6; i++) {
+    const res = await send(gw.url, '/api/x', { headers: auth })
+    t.equal(res.json()['code'], 'token_revoked', `request ${i + 1} after logout, whichever worker takes it`)
+  }
+
+  gw.child.kill('SIGTERM')
+  t.same(await gw.exited, { code: 0, signal: null }, 'the primary exits 0 once every worker has drained')
+})
+
+t.test('the memory store is refused with more than one worker', async (t) => {
+  const dir = t.testdir({ 'gateway.yaml': 'server: { workers: 2 }\n' })
+  const { runCli } = await import('../helpers/cli.js')
+  const res = await runCli(['check-config', '--config', join(dir, 'gateway.yaml')])
+  t.equal(res.code, 1)
+  t.match(res.stdout, /server\.workers: .*shared store/)
+})
