@@ -13,7 +13,7 @@ import { FailureBudget } from './auth/failure-budget.js'
 import { createVerifier } from './auth/verify.js'
 import type { GatewayConfig } from './config/schema.js'
 import { GatewayError } from './errors.js'
-import { errorHandler, notFoundHandler } from './ops/error-handler.js'
+import { errorHandler, notFoundHandler, sendProblem } from './ops/error-handler.js'
 import { healthRoutes, type Readiness } from './ops/health.js'
 import { instrumentStore } from './ops/instrument-store.js'
 import { requestId } from './ops/logger.js'
@@ -73,6 +73,11 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
     ...(deps.serverFactory ? { serverFactory: deps.serverFactory } : {}),
+    // Errors Fastify answers before any hook runs (a URL its router cannot decode, a bad
+    // Content-Type header): the same JSON problem bodies as everything else.
+    frameworkErrors: (error, _request, reply) => {
+      sendProblem(reply, new GatewayError(error.statusCode === 404 ? 'not_found' : 'invalid_request', undefined, { cause: error }))
+    },
     // Runs before routing: the route is chosen on the normalised path only.
     rewriteUrl(req) {
       const url = req.url ?? '/'

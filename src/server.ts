@@ -6,7 +6,8 @@
  * listening. Every new request (and WebSocket upgrade) goes to the current generation; a
  * retired generation keeps serving what it already accepted and is closed once drained.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http'
+import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyServerFactory } from 'fastify'
 import type { Logger } from 'pino'
@@ -184,6 +185,17 @@ export class GenerationServer {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
+      // Any other upgrade offer (h2c, which some HTTP clients send by default) may be declined
+      // by answering in HTTP/1.1 (RFC 9110 §7.8): serve it as the plain request it also is.
+      if (head.length > 0) socket.unshift(head)
+      const res = new ServerResponse(req)
+      res.shouldKeepAlive = false
+      res.assignSocket(socket as Socket)
+      res.once('finish', () => socket.end())
+      this.#dispatch(req, res)
+      return
+    }
     const slot = this.#current
     if (!slot || slot.shadow.listenerCount('upgrade') === 0) {
       // No route takes WebSockets in this generation.

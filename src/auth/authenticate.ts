@@ -57,7 +57,11 @@ export async function authenticate(
     if (roles && !roles.some((r) => claims.roles.includes(r))) throw new GatewayError('forbidden')
     // Only cookies ride along on cross-site requests by themselves; a bearer header had to be
     // set by script on our origin, so it needs no CSRF check.
-    if (presented.viaCookie && isUnsafeMethod(request.method)) checkCsrf(request, auth.allowedOrigins)
+    // A WebSocket handshake is a GET, but it opens a two-way channel with the user's cookie
+    // from whatever page asked for it (cross-site WebSocket hijacking): check its Origin too.
+    if (presented.viaCookie && (isUnsafeMethod(request.method) || request.headers.upgrade?.toLowerCase() === 'websocket')) {
+      checkCsrf(request, auth.allowedOrigins)
+    }
     auth.observe?.('ok')
     return { claims, viaCookie: presented.viaCookie }
   } catch (err) {

@@ -11,6 +11,7 @@ import { errors, jwtVerify, type JWTHeaderParameters, type JWTPayload } from 'jo
 import { LRUCache } from 'lru-cache'
 import { GatewayError } from '../errors.js'
 import type { FailureBudget } from './failure-budget.js'
+import { isValidRole, isValidSubject } from './identity/types.js'
 import type { Keyring } from './keys.js'
 
 export interface AccessClaims extends JWTPayload {
@@ -80,7 +81,8 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       try {
         return await verifyUncached(token, nowSec)
       } catch (err) {
-        failures.fail(client)
+        // An expired token is an ordinary event (a client about to refresh), not a forgery.
+        if (!(err instanceof GatewayError && err.code === 'token_expired')) failures.fail(client)
         throw err
       }
     }
@@ -100,6 +102,8 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       throw new GatewayError('invalid_token', undefined, { cause: err })
     }
     const claims = checkShape(payload, maxLifetimeSec)
+    // exp − iat alone would let a token dated in the future live longer than any we issue.
+    if (claims.iat > nowSec + toleranceSec) throw new GatewayError('invalid_token', 'token issued in the future')
     cache?.set(token, claims)
     return claims
   }
@@ -108,11 +112,13 @@ export function createVerifier(opts: VerifierOptions): Verifier {
 function checkShape(payload: JWTPayload, maxLifetimeSec: number): AccessClaims {
   const { sub, sid, iat, exp } = payload
   const roles = payload['roles'] ?? []
-  if (typeof sub !== 'string' || sub === '' || typeof sid !== 'string' || sid === '') {
-    throw new GatewayError('invalid_token', 'missing subject or session')
+  // These become header values upstream (x-user-id, x-user-roles, x-session-id): printable
+  // ASCII only, and no role may contain the "," that joins them.
+  if (!isValidSubject(sub) || typeof sid !== 'string' || !isValidSubject(sid)) {
+    throw new GatewayError('invalid_token', 'missing or malformed subject or session')
   }
-  if (!Array.isArray(roles) || !roles.every((r) => typeof r === 'string')) {
-    throw new GatewayError('invalid_token', 'roles must be an array of strings')
+  if (!Array.isArray(roles) || !roles.every(isValidRole)) {
+    throw new GatewayError('invalid_token', 'roles must be an array of role names')
   }
   // A token living longer than we would ever issue was not minted by this gateway's rules
   // (or was minted with a leaked key for long-term use): refuse it.

@@ -38,6 +38,11 @@ export interface ForwardFacts {
 
 /** Builds the headers sent upstream from the client's (already stripped of identity headers). */
 export function upstreamRequestHeaders(headers: IncomingHttpHeaders | Record<string, unknown>, f: ForwardFacts): Record<string, unknown> {
+  // Connection-specific fields describe the client's hop only (RFC 9110 §7.6.1); undici also
+  // refuses some of them outright. reply-from already dropped `Connection` and the fields it
+  // names, before our identity headers are set below.
+  for (const name of HOP_BY_HOP) delete headers[name]
+  delete headers['proxy-authorization']
   if (!f.forwardAuthorization) delete headers['authorization']
   const cookie = headers['cookie']
   if (typeof cookie === 'string') {

@@ -33,6 +33,13 @@ function normalizePath(path: string): string | null {
   if (path.includes('%')) {
     if (/%(?![0-9a-fA-F]{2})/.test(path)) return null // malformed escape
     if (/%(2f|5c|00)/i.test(path)) return null // encoded '/', '\', NUL
+    // Escapes that are not UTF-8 (`%ff`, overlong `%c0%ae`) mean different things to different
+    // decoders; the router refuses them too, so refuse them here, as JSON, first.
+    try {
+      decodeURIComponent(path)
+    } catch {
+      return null
+    }
     path = path.replace(/%2e/gi, '.')
   }
   const out: string[] = []

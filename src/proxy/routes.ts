@@ -51,6 +51,11 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     request.routeName = route.name
     // Before authentication: a flood is turned away without paying for signature checks.
     if (limiter) await limiter.consume(request.ip)
+    // @fastify/http-proxy hands every upgrade to the route it matches; a route that does not
+    // take WebSockets must refuse it here, or the socket is hijacked and left hanging.
+    if (!route.websocket && request.headers.upgrade?.toLowerCase() === 'websocket') {
+      throw new GatewayError('invalid_request', 'this route does not accept WebSocket upgrades')
+    }
     if (route.auth === 'none') return
     try {
       request.auth = await authenticate(request, authenticator, required, route.roles)

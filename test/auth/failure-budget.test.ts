@@ -35,3 +35,23 @@ routes:
   t.equal((await call(forged)).status, 401, 'a new window verifies again')
   t.equal((await call(fresh)).status, 200)
 })
+
+t.test('expired tokens are an ordinary event and do not use up the budget', async (t) => {
+  const up = await startUpstream(t)
+  const gw = await startGateway(
+    t,
+    `
+rateLimits:
+  invalidTokens:
+    perClient: { max: 2, window: 10s }
+routes:
+  - { name: api, prefix: /api, upstream: "${up.url}" }
+`,
+  )
+  const call = (token: string) => send(gw.url, '/api/x', { headers: { authorization: `Bearer ${token}` } })
+  for (let i = 0; i < 5; i++) {
+    const expired = await makeToken(gw.keyring, { sub: `u-${i}`, iat: -700, exp: -100 }, gw.clock.now)
+    t.equal((await call(expired)).json()['code'], 'token_expired')
+  }
+  t.equal((await call(await makeToken(gw.keyring, {}, gw.clock.now))).status, 200)
+})

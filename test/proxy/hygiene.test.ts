@@ -247,3 +247,21 @@ t.test('every request log line carries the request id, and no credential appears
   t.notMatch(gw.logText(), 'cookie-secret')
   t.notMatch(gw.logText(), 'leak')
 })
+
+t.test("the client's hop-by-hop headers stay on its hop and never break the upstream call", async (t) => {
+  const up = await startUpstream(t)
+  const gw = await startGateway(t, config(up.url))
+  const res = await send(gw.url, '/public/x', {
+    headers: {
+      'keep-alive': 'timeout=5',
+      te: 'trailers',
+      'proxy-connection': 'keep-alive',
+      'proxy-authorization': 'Basic c2VjcmV0',
+      'x-kept': 'yes',
+    },
+  })
+  t.equal(res.status, 200)
+  const seen = up.last().headers
+  for (const name of ['keep-alive', 'te', 'trailer', 'proxy-connection', 'proxy-authorization']) t.equal(seen[name], undefined, name)
+  t.equal(seen['x-kept'], 'yes')
+})

@@ -28,6 +28,7 @@ t.test('normalisation resolves dot-segments and refuses what upstreams read diff
     ['/api;jsessionid=1/x', '/api;jsessionid=1/x'],
     ['/public/%00', null],
     ['/bad%zzescape', null],
+    ['/not-utf8/%ff', null],
     ['/with#fragment', null],
     ['http://evil.example/api/x', '/api/x'],
     ['HTTP://evil.example', '/'],
@@ -66,6 +67,9 @@ routes:
     ['http://evil.example/public/x', 200],
     ['/public/%00', 400],
     ['/public/%zz', 400],
+    ['/public/%ff', 400],
+    ['/api/%ff', 400],
+    ['/public/%c0%ae%c0%ae/api', 400],
     ['*', 400],
   ]
   for (const [target, status] of cases) {

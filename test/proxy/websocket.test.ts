@@ -50,3 +50,21 @@ t.test('an authenticated WebSocket is proxied with identity headers and no spoof
   t.equal(seen.headers['authorization'], undefined)
   t.equal(seen.headers['cookie'], 'app=1')
 })
+
+t.test('a WebSocket with the access cookie from another origin is refused (cross-site WebSocket hijacking)', async (t) => {
+  const up = await startUpstream(t, { websocket: true })
+  const gw = await startGateway(t, config(up.url))
+  const token = await makeToken(gw.keyring)
+  const url = gw.url.replace('http', 'ws') + '/ws/chat'
+  const refused = await open(url, { cookie: `__Host-portcullis_at=${token}`, origin: 'https://evil.example' }).then(
+    () => null,
+    (err: { status?: number }) => err.status,
+  )
+  t.equal(refused, 403)
+  const ws = await open(url, { cookie: `__Host-portcullis_at=${token}`, origin: gw.url })
+  const reply = new Promise<string>((resolve) => ws.once('message', (d) => resolve(d.toString())))
+  ws.send('ping')
+  t.equal(await reply, 'echo:ping')
+  ws.close()
+  t.equal(up.seen.filter((s) => s.method === 'WS').length, 1, 'only the same-origin one reached the upstream')
+})

@@ -39,7 +39,10 @@ export function dropReservedClaims(claims: Record<string, unknown>): Record<stri
 // Subjects and roles end up in the `x-user-id` / `x-user-roles` headers (roles joined by
 // ","), so a comma would forge an extra role upstream and a control character would
 // corrupt the header. Bound the length as the config schema does for static subjects.
-const UNSAFE = /[\u0000-\u001f\u007f]/
+// Subjects and roles travel upstream as HTTP header values (x-user-id, x-user-roles): Node
+// refuses anything outside Latin-1 there and re-encodes Latin-1 ambiguously, so only
+// printable ASCII is accepted (a non-ASCII user id needs an ASCII subject, e.g. a UUID).
+const UNSAFE = /[^\x20-\x7e]/
 
 /** A subject the gateway can put in a header and a session key. */
 export function isValidSubject(subject: unknown): subject is string {
