@@ -96,20 +96,25 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
 
-  app.addHook('onRequest', async (request, reply) => {
+  // Hooks on every request are callback-style: an async hook costs a promise per request.
+  app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     // On every route and every error path: a client never speaks for the gateway.
     stripIdentityHeaders(request.headers)
     if ((request.raw as unknown as Record<symbol, boolean>)[kBadTarget]) {
-      throw new GatewayError('invalid_request', 'invalid request target')
+      return done(new GatewayError('invalid_request', 'invalid request target'))
     }
+    done()
   })
-  if (server.accessLog) app.addHook('onResponse', async (request, reply) => {
-    request.log.info(
-      { req: request, route: request.routeName || undefined, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
-      'request',
-    )
-  })
+  if (server.accessLog) {
+    app.addHook('onResponse', (request, reply, done) => {
+      request.log.info(
+        { req: request, route: request.routeName || undefined, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
+        'request',
+      )
+      done()
+    })
+  }
 
   const authenticator: Authenticator = {
     verify: createVerifier({
@@ -129,6 +134,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     accessCookie: cookieNames(auth).access,
     allowedOrigins: new Set(auth.allowedOrigins),
     observe: (outcome) => metrics.auth(outcome),
+    syncRevocation: config.revocation.mode !== 'strict',
   }
 
   metricsRoutes(app, metrics)

@@ -265,3 +265,18 @@ t.test("the client's hop-by-hop headers stay on its hop and never break the upst
   for (const name of ['keep-alive', 'te', 'trailer', 'proxy-connection', 'proxy-authorization']) t.equal(seen[name], undefined, name)
   t.equal(seen['x-kept'], 'yes')
 })
+
+t.test('a token served from the verified-token cache is still refused once it expires, is revoked or lacks the role', async (t) => {
+  const up = await startUpstream(t)
+  const gw = await startGateway(t, config(up.url))
+  const token = await makeToken(gw.keyring, { sid: 'CACHEDsid0000000000000000000', iat: 0, exp: 60 }, gw.clock.now)
+  const call = (path: string) => send(gw.url, path, { headers: { authorization: `Bearer ${token}` } })
+  t.equal((await call('/api/x')).status, 200, 'verified once')
+  t.equal((await call('/api/x')).status, 200, 'then from the cache')
+  t.equal((await call('/admin-api/x')).json()['code'], 'forbidden', 'roles are checked on every request')
+  gw.clock.now += 95_000
+  t.equal((await call('/api/x')).json()['code'], 'token_expired', 'exp is checked on every request')
+  gw.clock.now -= 95_000
+  gw.revocations.apply({ type: 'session', sessionId: 'CACHEDsid0000000000000000000', forgetAfter: gw.clock.now + 60_000 })
+  t.equal((await call('/api/x')).json()['code'], 'token_revoked', 'revocation is checked on every request')
+})
