@@ -44,6 +44,8 @@ export function instrumentStore(store: SessionStore, metrics: GatewayMetrics): S
     get: (sessionId, now) => store.get(sessionId, now),
     list: (subject, now) => store.list(subject, now),
     revocations: (now) => store.revocations(now),
+    // Absent stays absent: RevocationSync falls back to revocations() for such a store.
+    ...(store.revocationPages ? { revocationPages: (now: number) => store.revocationPages!(now) } : {}),
     // Ends no session (a fail-safe revocation): passed on, not counted.
     revoke: async (sessionIds, now, subject) => store.revoke?.(sessionIds, now, subject),
     subscribe: (listener) => store.subscribe(listener),

@@ -6,9 +6,15 @@
  * reconnect) and on a regular interval. A snapshot is merged into the set, never substituted
  * for it (RevocationSet.merge), so a resync can erase neither an event that arrived while it
  * was in flight nor a revocation the store lost in a restart.
+ *
+ * A large set is read in pages (SessionStore.revocationPages), each merged as it arrives with
+ * a turn of the event loop after it: no store call outlives the command timeout, only one page
+ * is held at a time, and proxied requests are served between pages. A load that fails midway
+ * keeps the pages it merged (merging only adds) and is retried whole.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { Logger } from 'pino'
-import type { RevocationEvent, SessionStore } from '../sessions/types.js'
+import type { RevocationEvent, RevocationSnapshot, SessionStore } from '../sessions/types.js'
 import type { RevocationSet } from './set.js'
 
 export interface RevocationSyncOptions {
@@ -82,7 +88,13 @@ export class RevocationSync {
 
   async #load(): Promise<void> {
     try {
-      this.#set.merge(await this.#store.revocations(this.#opts.now()))
+      const now = this.#opts.now()
+      for await (const page of this.#store.revocationPages?.(now) ?? whole(this.#store.revocations(now))) {
+        this.#set.merge(page)
+        await nextTurn()
+        // Stopped (the gateway is closing, its store with it): the next page could only fail.
+        if (this.#stopped) return
+      }
       if (this.#retry) clearTimeout(this.#retry)
       this.#retry = null
       if (this.#failing) this.#opts.log.info('revocation resync succeeded again')
@@ -112,4 +124,9 @@ export class RevocationSync {
     if (this.#retry) clearTimeout(this.#retry)
     this.#unsubscribe?.()
   }
+}
+
+/** A store without pages: its whole snapshot as the only page. */
+async function* whole(snapshot: Promise<RevocationSnapshot>): AsyncGenerator<RevocationSnapshot> {
+  yield await snapshot
 }

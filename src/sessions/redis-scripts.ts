@@ -205,14 +205,31 @@ redis.call('PUBLISH', ARGV[3], '{"seq":' .. seq .. ',"events":' .. ARGV[4] .. '}
 return seq
 `
 
-/** KEYS: the first three of REVOKE. ARGV: now. Returns {{sid, forgetAfter, ...}, {subject, notBefore, forgetAfter, ...}}. */
-export const REVOCATIONS = PRUNE + `
-prune(ARGV[1])
-local marks, users = {}, redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
-for i = 1, #users, 2 do
-  marks[#marks + 1] = users[i]
-  marks[#marks + 1] = redis.call('HGET', KEYS[3], users[i]) or '0'
-  marks[#marks + 1] = users[i + 1]
+/**
+ * One page of a full resync. KEYS: a revocation ZSET, the notBefore hash. ARGV: cursor, count,
+ * now, '1' to add each subject's notBefore. Returns {next cursor, {member, [notBefore,]
+ * forgetAfter, ...}}: the entries still live at `now`. The resync reads nothing else and writes
+ * nothing (REVOKE prunes), so each page costs O(count) in Redis whatever the set's size.
+ *
+ * Why ZSCAN rather than ZRANGE BYSCORE … LIMIT: a score cursor cannot order the many entries
+ * that share one forgetAfter (an endAll, a burst in one millisecond) without an offset, and
+ * an offset shifts when ZADD GT moves an entry already read to a higher score, skipping a live
+ * one. ZSCAN walks the members, not the scores: every member present from the first page to
+ * the last is returned (the SCAN guarantee, which holds while the table resizes), whatever
+ * happens to its score. Pruning only removes dead entries (score <= a caller's now); an entry
+ * added meanwhile may be missed, but REVOKE publishes it in the same script that adds it, and a
+ * lost message is a gap, which queues another resync. The marks' page reads both structures in
+ * one script, so a notBefore never comes with the forgetAfter of an older mark.
+ */
+export const REVOCATION_PAGE = `
+local page = redis.call('ZSCAN', KEYS[1], ARGV[1], 'COUNT', ARGV[2])
+local now, flat, out = tonumber(ARGV[3]), page[2], {}
+for i = 1, #flat, 2 do
+  if tonumber(flat[i + 1]) > now then
+    out[#out + 1] = flat[i]
+    if ARGV[4] == '1' then out[#out + 1] = redis.call('HGET', KEYS[2], flat[i]) or '0' end
+    out[#out + 1] = flat[i + 1]
+  end
 end
-return {redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES'), marks}
+return {page[1], out}
 `

@@ -141,6 +141,15 @@ export interface SessionStore {
   /** Every live revocation entry, for a full (re)sync. */
   revocations(now: number): Promise<RevocationSnapshot>
 
+  /**
+   * The same entries as revocations(), in bounded pages, each one store call: a large set must
+   * not be one reply (it would outlive the command timeout and block the store). An entry may
+   * come twice, and one added while the pages are read may be missing (its event is on the
+   * feed); every entry live throughout is in some page. Optional: a store without it (the
+   * memory store) is read with revocations(); a wrapper should pass it on.
+   */
+  revocationPages?(now: number): AsyncIterable<RevocationSnapshot>
+
   /** Subscribes to revocations made by any instance sharing this store. */
   subscribe(listener: RevocationListener): () => void
 

@@ -32,6 +32,14 @@ function flaky(store: SessionStore) {
       }
       return store.revocations(now)
     },
+    async *revocationPages(now) {
+      state.calls++
+      if (state.failures > 0) {
+        state.failures--
+        throw new GatewayError('store_unavailable', 'injected')
+      }
+      yield* store.revocationPages!(now)
+    },
   }
   return { store: wrapped, state }
 }
