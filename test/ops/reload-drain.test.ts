@@ -169,7 +169,14 @@ auth:
     t.equal((await run.gw.reload()).ok, true)
   }
   await closedLog(run, 3)
-  t.equal((await send(run.gw.url, '/readyz')).status, 200, 'the store still answers')
+  // Ready once the store answers and the first revocation sync is done (a start racing the
+  // Redis connection retries it within a second): poll, bounded.
+  let ready = 0
+  for (let i = 0; i < 50 && ready !== 200; i++) {
+    ready = (await send(run.gw.url, '/readyz')).status
+    if (ready !== 200) await new Promise((r) => setTimeout(r, 100))
+  }
+  t.equal(ready, 200, 'the store still answers')
 
   const login = await send(run.gw.url, '/auth/login', {
     method: 'POST',
