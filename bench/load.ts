@@ -42,17 +42,43 @@ export function loadGenerator(): string {
 }
 
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  return hasWrk ? runWrk(spec) : runAutocannon(spec)
+  return runRaw(spec, script).then((r) => ({
+    rps: r.rps,
+    p50ms: r.p50ms,
+    p99ms: r.p99ms,
+    errors: r.errors,
+    non2xx: r.non2xx ?? r.requests - (r.statusCounts ? r.statusCounts.s2xx : r.requests),
+  }))
 }
 
 const script = fileURLToPath(new URL('./wrk-report.lua', import.meta.url))
+let runs = 0
 
-function runWrk(spec: LoadSpec): Promise<LoadResult> {
-  const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--timeout', '5s', '-s', script]
+/** What one run measured; wrk scripts may add fields (status counts) to their JSON summary. */
+export interface RawResult {
+  rps: number
+  p50ms: number
+  p99ms: number
+  errors: number
+  requests: number
+  seconds: number
+  non2xx?: number
+  /** Answers by status class, when the wrk script counts them (always with autocannon). */
+  statusCounts?: { s2xx: number; s401: number; s429: number; sother: number }
+}
+
+/** One load run with `wrkScript` (a Lua file printing a JSON summary line), or autocannon. */
+export function runRaw(spec: LoadSpec, wrkScript: string): Promise<RawResult> {
+  return hasWrk ? runWrk(spec, wrkScript) : runAutocannon(spec)
+}
+
+function runWrk(spec: LoadSpec, wrkScript: string): Promise<RawResult> {
+  const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--timeout', '5s', '-s', wrkScript]
   for (const [k, v] of Object.entries(spec.headers ?? {})) args.push('-H', `${k}: ${v}`)
   const env = { ...process.env, TOKENS_FILE: '' }
   if (spec.tokens) {
-    const file = join(tmpdir(), `bench-tokens-${process.pid}.txt`)
+    // One file per run: two runs may be under way at once.
+    const file = join(tmpdir(), `bench-tokens-${process.pid}-${runs++}.txt`)
     writeFileSync(file, spec.tokens.join('\n') + '\n')
     env.TOKENS_FILE = file
   }
@@ -62,13 +88,24 @@ function runWrk(spec: LoadSpec): Promise<LoadResult> {
       if (err) return reject(err)
       const line = stdout.split('\n').find((l) => l.startsWith('{"requests"'))
       if (!line) return reject(new Error(`no wrk summary in:\n${stdout}`))
-      const r = JSON.parse(line) as { requests: number; duration_us: number; p50_us: number; p99_us: number; non2xx: number; errors: number }
-      resolve({ rps: r.requests / (r.duration_us / 1e6), p50ms: r.p50_us / 1000, p99ms: r.p99_us / 1000, non2xx: r.non2xx, errors: r.errors })
+      const r = JSON.parse(line) as Record<string, number>
+      const seconds = r['duration_us']! / 1e6
+      const counted = r['s2xx'] !== undefined
+      resolve({
+        rps: r['requests']! / seconds,
+        p50ms: r['p50_us']! / 1000,
+        p99ms: r['p99_us']! / 1000,
+        errors: r['errors']!,
+        requests: r['requests']!,
+        seconds,
+        ...(r['non2xx'] !== undefined ? { non2xx: r['non2xx'] } : {}),
+        ...(counted ? { statusCounts: { s2xx: r['s2xx']!, s401: r['s401']!, s429: r['s429']!, sother: r['sother']! } } : {}),
+      })
     })
   })
 }
 
-function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
+function runAutocannon(spec: LoadSpec): Promise<RawResult> {
   let i = 0
   const tokens = spec.tokens
   return new Promise((resolve, reject) => {
@@ -94,12 +131,23 @@ function runAutocannon(spec: LoadSpec): Promise<LoadResult> {
       } as autocannon.Options,
       (err, result) => {
         if (err) return reject(err)
+        const counts = { s2xx: 0, s401: 0, s429: 0, sother: 0 }
+        for (const [code, { count = 0 }] of Object.entries(result.statusCodeStats ?? {})) {
+          const c = Number(code)
+          if (c >= 200 && c < 300) counts.s2xx += count
+          else if (c === 401) counts.s401 += count
+          else if (c === 429) counts.s429 += count
+          else counts.sother += count
+        }
         resolve({
           rps: result.requests.average,
           p50ms: result.latency.p50,
           p99ms: result.latency.p99,
-          non2xx: result.non2xx,
           errors: result.errors + result.timeouts,
+          requests: result.requests.total,
+          seconds: result.duration,
+          non2xx: result.non2xx,
+          statusCounts: counts,
         })
       },
     )
