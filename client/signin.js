@@ -8,16 +8,23 @@
  * Going back is only ever to a same-origin path: see safeReturnPath.
  */
 
+/** Longer return paths are dropped rather than carried through a sign-in. */
+export const MAX_RETURN_PATH = 2048
+
 /**
- * `value` when it is a same-origin path, else `/` (the same rules as the server's
- * src/auth/signin.ts, checked again here because this script makes the navigation).
+ * `value` when it is a same-origin path, else `/`. An open redirect after sign-in lets a
+ * phishing link borrow our origin (CWE-601), so only a path is accepted, in its plainest form:
+ * - a single leading `/`, not followed by `/` or `\` (`//host` and `/\host` are network-path
+ *   references: browsers read them as another host);
+ * - printable ASCII only, and no `\` anywhere: the URL parser drops tabs and newlines
+ *   (`/\t/host` becomes `//host`) and treats `\` as `/` in http(s) URLs;
+ * - as a last guard, resolving it against an origin must stay on that origin.
+ * The gateway runs this same function (src/auth/signin.ts) before rendering the page.
  * @param {unknown} value
  * @returns {string}
  */
 export function safeReturnPath(value) {
-  if (typeof value !== 'string' || value.length === 0 || value.length > 2048) return '/'
-  // One leading '/', not followed by '/' or '\' (`//host`, `/\host` name another host);
-  // printable ASCII only: the URL parser drops tabs and newlines (`/\t/host` is `//host`).
+  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_RETURN_PATH) return '/'
   if (!/^\/(?![/\\])[\x21-\x7e]*$/.test(value) || value.includes('\\')) return '/'
   try {
     const base = 'http://return.invalid'

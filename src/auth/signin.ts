@@ -2,34 +2,18 @@
  * Sign-in for browser navigations (SPEC.md `auth.signInPage`): which requests are sent to the
  * sign-in page instead of a 401, where they go, and where they may come back to.
  *
- * The same return-path rules run again in the page's script (client/signin.js): the server's
- * check protects the HTML it renders, the script's check protects the navigation it makes.
+ * The return-path rules are shared with the page's script (client/signin.js).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
 
-/** Longer return paths are dropped rather than carried through a sign-in. */
-export const MAX_RETURN_PATH = 2048
-
 /**
- * `value` when it is a same-origin path, else `/`. An open redirect after sign-in lets a
- * phishing link borrow our origin (CWE-601), so only a path is accepted, in its plainest form:
- * - a single leading `/`, not followed by `/` or `\` (`//host` and `/\host` are network-path
- *   references: browsers read them as another host);
- * - printable ASCII only, and no `\` anywhere: the URL parser drops tabs and newlines
- *   (`/\t/host` becomes `//host`) and treats `\` as `/` in http(s) URLs;
- * - as a last guard, resolving it against an origin must stay on that origin.
+ * The return-path check lives once, in the sign-in page's own script (plain ESM, safe to import
+ * in Node): the server runs it to protect the HTML it renders, the page runs the very same code
+ * to protect the navigation it makes. Its rules are documented there.
  */
-export function safeReturnPath(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_RETURN_PATH) return '/'
-  if (!/^\/(?![/\\])[\x21-\x7e]*$/.test(value) || value.includes('\\')) return '/'
-  try {
-    const base = 'http://return.invalid'
-    return new URL(value, base).origin === base ? value : '/'
-  } catch {
-    return '/'
-  }
-}
+import { MAX_RETURN_PATH, safeReturnPath } from '../../client/signin.js'
+export { MAX_RETURN_PATH, safeReturnPath }
 
 /** The 401 codes that mean "not signed in (any more)": a sign-in can fix them, unlike a 403. */
 const SIGN_IN_CODES = new Set(['missing_token', 'invalid_token', 'token_expired', 'token_revoked'])

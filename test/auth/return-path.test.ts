@@ -1,6 +1,7 @@
 /**
- * The return path after sign-in, as checked by the server (rendering the page) and by the
- * page's script (navigating): one table, both implementations, the same answers.
+ * The return path after sign-in. One function (client/signin.js) serves the page's script and
+ * the server; the test checks it through both entry points, so a server that stopped using the
+ * shared check (or a page that stopped exporting it) would show up here.
  */
 import t from 'tap'
 import { safeReturnPath as pageCheck } from '../../client/signin.js'
@@ -57,13 +58,6 @@ for (const [name, check] of [['the server', serverCheck], ['the page script', pa
   })
 }
 
-t.test('the two implementations agree on every printable ASCII character in every position', async (t) => {
-  let disagreements = 0
-  for (let c = 0; c < 128; c++) {
-    const ch = String.fromCharCode(c)
-    for (const value of [ch, `/${ch}`, `/${ch}x`, `/a${ch}`, `${ch}/a`]) {
-      if (serverCheck(value) !== pageCheck(value)) disagreements++
-    }
-  }
-  t.equal(disagreements, 0)
+t.test('the server runs the very same check as the page script', async (t) => {
+  t.equal(serverCheck, pageCheck)
 })
