@@ -37,7 +37,7 @@ async function profile(args: string[], path: string, headers: Record<string, str
   })
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100 && !(await fetch(url + '/readyz').then((r) => r.status < 500, () => false)); i++) await new Promise((r) => setTimeout(r, 100))
-  const load = await runRaw({ url: url + path, connections: 50, seconds: SECONDS, headers }, join(root, 'bench/wrk-report.lua'))
+  const load = await runRaw({ url: url + path, connections: 50, seconds: SECONDS, headers })
   const exited = new Promise((r) => child.once('exit', r))
   child.kill('SIGINT')
   await exited

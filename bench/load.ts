@@ -42,7 +42,7 @@ export function loadGenerator(): string {
 }
 
 export function runLoad(spec: LoadSpec): Promise<LoadResult> {
-  return runRaw(spec, script).then((r) => ({
+  return runRaw(spec).then((r) => ({
     rps: r.rps,
     p50ms: r.p50ms,
     p99ms: r.p99ms,
@@ -67,15 +67,15 @@ export interface RawResult {
   statusCounts?: { s2xx: number; s401: number; s429: number; sother: number }
 }
 
-/** One load run with `wrkScript` (a Lua file printing a JSON summary line), or autocannon. */
-export function runRaw(spec: LoadSpec, wrkScript: string): Promise<RawResult> {
-  return hasWrk ? runWrk(spec, wrkScript) : runAutocannon(spec)
+/** One load run with wrk (and wrk-report.lua) or autocannon; `countStatus` adds status counts. */
+export function runRaw(spec: LoadSpec, opts: { countStatus?: boolean } = {}): Promise<RawResult> {
+  return hasWrk ? runWrk(spec, opts.countStatus === true) : runAutocannon(spec)
 }
 
-function runWrk(spec: LoadSpec, wrkScript: string): Promise<RawResult> {
-  const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--timeout', '5s', '-s', wrkScript]
+function runWrk(spec: LoadSpec, countStatus: boolean): Promise<RawResult> {
+  const args = ['-t1', `-c${spec.connections}`, `-d${spec.seconds}s`, '--timeout', '5s', '-s', script]
   for (const [k, v] of Object.entries(spec.headers ?? {})) args.push('-H', `${k}: ${v}`)
-  const env = { ...process.env, TOKENS_FILE: '' }
+  const env = { ...process.env, TOKENS_FILE: '', COUNT_STATUS: countStatus ? '1' : '' }
   if (spec.tokens) {
     // One file per run: two runs may be under way at once.
     const file = join(tmpdir(), `bench-tokens-${process.pid}-${runs++}.txt`)
