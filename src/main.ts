@@ -7,8 +7,8 @@ import type { AddressInfo } from 'node:net'
 import type { DestinationStream, Logger } from 'pino'
 import { buildGateway } from './app.js'
 import { createIdentityChain } from './auth/identity/index.js'
-import { loadKeyring, type Algorithm, type Keyring } from './auth/keys.js'
-import { loadGatewayConfig } from './config/gateway.js'
+import { loadKeyring, type Keyring } from './auth/keys.js'
+import { loadGateway } from './config/gateway.js'
 import type { GatewayConfig } from './config/schema.js'
 import { startEchoUpstream } from './demo/echo.js'
 import { createLogger } from './ops/logger.js'
@@ -49,10 +49,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const env = opts.env ?? process.env
   const now = opts.now ?? Date.now
   const warnings: string[] = []
-  let config = await loadGatewayConfig(opts.configPath, env, (w) => warnings.push(w))
+  const first = await loadGateway(opts.configPath, env, (w) => warnings.push(w))
+  let config = first.config
   const logger = createLogger(config.server.logLevel, opts.logDestination)
   for (const warning of warnings) logger.warn({ warning }, 'config warning')
-  let keyring = await loadKeyring(config.auth.keys, config.auth.keys?.algorithm as Algorithm | undefined)
+  // No keys configured: a throwaway key for this process (warned about just below).
+  let keyring = first.keyring ?? (await loadKeyring(undefined))
   warnIfEphemeral(keyring, config, logger)
 
   // One registry per process: it outlives config generations (counters survive a reload).
@@ -148,12 +150,15 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       let ring: Keyring
       let generation: Awaited<ReturnType<typeof build>>
       try {
-        const loaded = await loadGatewayConfig(opts.configPath, env, (warning) => logger.warn({ warning }, 'config warning'), { refuseEmpty: true })
+        const { config: loaded, keyring: loadedKeys } = await loadGateway(opts.configPath, env, (warning) => logger.warn({ warning }, 'config warning'), {
+          refuseEmpty: true,
+        })
         for (const setting of restartOnlyChanges(config, loaded)) {
           logger.warn({ setting }, 'this setting only takes effect after a restart')
         }
         next = withRunningSettings(config, loaded)
-        ring = next.auth.keys || !keyring.ephemeral ? await loadKeyring(next.auth.keys, next.auth.keys?.algorithm as Algorithm | undefined) : keyring
+        // Still no keys configured: keep this process's throwaway key, or every token dies.
+        ring = loadedKeys ?? (keyring.ephemeral ? keyring : await loadKeyring(undefined))
         if (ring !== keyring) warnIfEphemeral(ring, next, logger)
         // Building can still fail (an identity source that cannot start): same as a bad file.
         generation = await build(next, ring)

@@ -3,7 +3,7 @@
  * `check-config` says "ok" only for a file `start` (and a reload) would accept.
  */
 import { staticUserProblems } from '../auth/identity/static.js'
-import { KeyProblem, loadKeyring } from '../auth/keys.js'
+import { KeyProblem, loadKeyring, type Keyring } from '../auth/keys.js'
 import { loadConfigFile, type LoadResult } from './load.js'
 import type { Locate } from './locate.js'
 import { ConfigError, formatPath, formatProblem, sortProblems, type ConfigPath, type ConfigProblem } from './problems.js'
@@ -12,21 +12,21 @@ import type { GatewayConfig } from './schema.js'
 type Env = Record<string, string | undefined>
 
 /**
- * Problems with the key files (unreadable, wrong type, RSA under 2048 bits), at the setting
- * that names them. The keys are read here only to check them; the caller builds its keyring.
+ * The configured keys, imported once (unreadable, wrong type and RSA-under-2048 problems are
+ * reported at the setting that names the file); null when none are configured.
  */
-async function keyProblems(config: GatewayConfig, locate: Locate): Promise<ConfigProblem[]> {
-  if (!config.auth.keys) return []
+async function loadKeys(config: GatewayConfig, locate: Locate): Promise<{ keyring: Keyring | null; problems: ConfigProblem[] }> {
+  if (!config.auth.keys) return { keyring: null, problems: [] }
   try {
-    await loadKeyring(config.auth.keys, config.auth.keys.algorithm)
-    return []
+    return { keyring: await loadKeyring(config.auth.keys, config.auth.keys.algorithm), problems: [] }
   } catch (err) {
     const errors: unknown[] = err instanceof AggregateError ? err.errors : [err]
-    return errors.map((e) => {
+    const problems = errors.map((e) => {
       const path = e instanceof KeyProblem ? e.path : ['auth', 'keys']
       const { line, column } = locate(path) ?? { line: 0, column: 0 }
       return { path: formatPath(path), line, column, message: e instanceof Error ? e.message : String(e) }
     })
+    return { keyring: null, problems }
   }
 }
 
@@ -61,12 +61,15 @@ const EMPTY: ConfigProblem = {
   message: 'is empty: a reload takes every setting from the file, so an empty one (perhaps caught while being written) is refused',
 }
 
-async function loadChecked(path: string, env: Env, refuseEmpty = false): Promise<LoadResult> {
+type Checked = { ok: false; problems: ConfigProblem[] } | (Extract<LoadResult, { ok: true }> & { keyring: Keyring | null })
+
+async function loadChecked(path: string, env: Env, refuseEmpty = false): Promise<Checked> {
   const result = await loadConfigFile(path, env)
   if (!result.ok) return result
   if (refuseEmpty && result.locate([]) === null) return { ok: false, problems: [EMPTY] }
-  const problems = sortProblems([...staticUserConfigProblems(result.config, result.locate), ...(await keyProblems(result.config, result.locate))])
-  return problems.length > 0 ? { ok: false, problems } : result
+  const keys = await loadKeys(result.config, result.locate)
+  const problems = sortProblems([...staticUserConfigProblems(result.config, result.locate), ...keys.problems])
+  return problems.length > 0 ? { ok: false, problems } : { ...result, keyring: keys.keyring }
 }
 
 /** `portcullis check-config`: every problem as `FILE:LINE:COLUMN path: message`; none means ok. */
@@ -76,18 +79,29 @@ export async function checkConfigFile(path: string, env: Env = process.env): Pro
 }
 
 /**
- * The config for `start` and reloads; throws a `ConfigError` (its `formatted` lists every
- * problem) when the file is not usable. Warnings go to `onWarning`, formatted the same way.
- * `refuseEmpty` (reloads) also refuses a file with nothing in it.
+ * The config for `start` and reloads, with its keys already imported (null when the file
+ * configures none); throws a `ConfigError` (its `formatted` lists every problem) when the file
+ * is not usable. Warnings go to `onWarning`, formatted the same way. `refuseEmpty` (reloads)
+ * also refuses a file with nothing in it.
  */
+export async function loadGateway(
+  path: string,
+  env: Env = process.env,
+  onWarning: (line: string) => void = () => {},
+  opts: { refuseEmpty?: boolean } = {},
+): Promise<{ config: GatewayConfig; keyring: Keyring | null }> {
+  const result = await loadChecked(path, env, opts.refuseEmpty)
+  if (!result.ok) throw new ConfigError(result.problems, path)
+  for (const warning of result.warnings) onWarning(formatProblem(warning, path))
+  return { config: result.config, keyring: result.keyring }
+}
+
+/** The config alone (see loadGateway). */
 export async function loadGatewayConfig(
   path: string,
   env: Env = process.env,
   onWarning: (line: string) => void = () => {},
   opts: { refuseEmpty?: boolean } = {},
 ): Promise<GatewayConfig> {
-  const result = await loadChecked(path, env, opts.refuseEmpty)
-  if (!result.ok) throw new ConfigError(result.problems, path)
-  for (const warning of result.warnings) onWarning(formatProblem(warning, path))
-  return result.config
+  return (await loadGateway(path, env, onWarning, opts)).config
 }
