@@ -50,7 +50,17 @@ t.test('two tabs whose tokens expire together both refresh at the same moment an
   await second.locator('#status', { hasText: 'Signed in.' }).waitFor()
   const refreshes = countRefreshes(context)
   let expired = 0
-  context.on('response', (r) => void (r.url().endsWith('/api/echo/hello') && r.status() === 401 && expired++))
+  let bothExpired!: () => void
+  const both = new Promise<void>((resolve) => (bothExpired = resolve))
+  context.on('response', (r) => {
+    if (r.url().endsWith('/api/echo/hello') && r.status() === 401 && ++expired === 2) bothExpired()
+  })
+  // Refreshes are held until both tabs have met the expired token (at most 3 s), so a fast tab
+  // cannot refresh before the slow one has even asked: both really refresh at the same moment.
+  await context.route('**/auth/refresh', async (route) => {
+    await Promise.race([both, new Promise((r) => setTimeout(r, 3000))])
+    await route.continue()
+  })
   demo.clock.now += PAST_EXPIRY
 
   // Both clicks are dispatched before either tab hears back from the gateway.
