@@ -28,6 +28,8 @@ export interface Identity {
 
 export interface ForwardFacts {
   identity: Identity | null
+  /** host[:port] of the upstream, sent as its Host. */
+  upstreamHost: string
   forwardAuthorization: boolean
   trustProxy: boolean
   peer: string | undefined
@@ -36,15 +38,23 @@ export interface ForwardFacts {
   requestId: string
 }
 
-/** Builds the headers sent upstream from the client's (already stripped of identity headers). */
-export function upstreamRequestHeaders(headers: IncomingHttpHeaders | Record<string, unknown>, f: ForwardFacts): Record<string, unknown> {
-  // Connection-specific fields describe the client's hop only (RFC 9110 §7.6.1); undici also
-  // refuses some of them outright. reply-from already dropped `Connection` and the fields it
-  // names, before our identity headers are set below.
-  // `delete` only what is there: deleting turns the object into a slow dictionary, and undici
-  // then serialises it more slowly.
-  for (const name of HOP_BY_HOP) if (headers[name] !== undefined) delete headers[name]
-  if (headers['proxy-authorization'] !== undefined) delete headers['proxy-authorization']
+/**
+ * Builds the headers sent upstream from the client's (already stripped of identity headers),
+ * as a new object: the client's own stay as they arrived, for logs and error pages.
+ */
+export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<string, unknown>, f: ForwardFacts): Record<string, unknown> {
+  const headers: Record<string, unknown> = {}
+  // Connection-specific fields describe the client's hop only (RFC 9110 §7.6.1), and so do
+  // the fields its Connection header names; undici also refuses some of them outright.
+  // Dropped before our own fields are set, so a client cannot name those away.
+  const connection = client['connection']
+  const named = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close' ? connectionTokens(connection) : null
+  for (const name in client) {
+    if (HOP_BY_HOP.has(name) || name === 'proxy-authorization' || name === 'expect') continue
+    if (named !== null && named.includes(name)) continue
+    headers[name] = client[name]
+  }
+  headers['host'] = f.upstreamHost
   if (!f.forwardAuthorization && headers['authorization'] !== undefined) delete headers['authorization']
   const cookie = headers['cookie']
   if (typeof cookie === 'string') {
@@ -72,18 +82,34 @@ export function upstreamRequestHeaders(headers: IncomingHttpHeaders | Record<str
   return headers
 }
 
+function connectionTokens(value: string): string[] {
+  return value.toLowerCase().split(',').map((s) => s.trim())
+}
+
 /** RFC 9110 §7.6.1 connection-specific fields; they describe one hop and never travel on. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'])
 
-/** Filters an upstream response's headers before they reach the client. */
-export function downstreamResponseHeaders(headers: Record<string, unknown>): Record<string, unknown> {
+/** How a route maps paths: `prefix` at the gateway is `upstreamPrefix` at the upstream. */
+export interface PathMapping {
+  prefix: string
+  upstreamPrefix: string
+}
+
+/**
+ * Filters an upstream response's headers before they reach the client. A Location on the
+ * upstream's own path space is mapped back to the route's prefix, so redirects stay behind the
+ * gateway.
+ */
+export function downstreamResponseHeaders(headers: Record<string, unknown>, paths?: PathMapping): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   const connection = headers['connection']
-  const named = typeof connection === 'string' ? connection.toLowerCase().split(',').map((s) => s.trim()) : []
+  const named = typeof connection === 'string' ? connectionTokens(connection) : []
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || (named.length > 0 && named.includes(name))) continue
     out[name] = headers[name]
   }
+  const location = out['location']
+  if (paths !== undefined && typeof location === 'string') out['location'] = gatewayLocation(location, paths)
   const setCookie = out['set-cookie']
   if (setCookie !== undefined) {
     // An upstream must not be able to plant or clear the gateway's own session cookies.
@@ -94,4 +120,21 @@ export function downstreamResponseHeaders(headers: Record<string, unknown>): Rec
     else out['set-cookie'] = kept
   }
   return out
+}
+
+/**
+ * An absolute-path Location under the upstream prefix, as the client must follow it. A full
+ * URL (another host's, or the upstream's own) and paths outside the prefix pass unchanged.
+ */
+export function gatewayLocation(location: string, { prefix, upstreamPrefix }: PathMapping): string {
+  if (location.charCodeAt(0) !== 0x2f /* / */ || location.charCodeAt(1) === 0x2f) return location
+  const from = upstreamPrefix.endsWith('/') ? upstreamPrefix.slice(0, -1) : upstreamPrefix
+  const to = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix
+  if (from === to) return location
+  if (from === '') return to + location
+  if (!location.startsWith(from)) return location
+  const next = location.charCodeAt(from.length)
+  // On a segment boundary only: /v1 does not own /v10.
+  if (Number.isNaN(next) || next === 0x2f || next === 0x3f /* ? */ || next === 0x23 /* # */) return (to + location.slice(from.length)) || '/'
+  return location
 }

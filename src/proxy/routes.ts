@@ -13,7 +13,8 @@ import type { RouteConfig } from '../config/schema.js'
 import { GatewayError } from '../errors.js'
 import type { GatewayMetrics } from '../ops/metrics.js'
 import type { Limiters } from '../ops/rate-limit.js'
-import { bodyLimitHook, isBodyCut, tooLarge } from './body-limit.js'
+import { bodyLimitHook } from './body-limit.js'
+import { UpstreamPool } from './forward.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 
 declare module 'fastify' {
@@ -90,9 +91,11 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   // A path on the upstream URL is prepended to the rewritten path.
   const basePath = upstream.pathname.replace(/\/+$/, '')
   const rewritePrefix = basePath + (route.rewritePrefix ?? route.prefix)
-  const forward = (request: FastifyRequest, headers: Record<string, unknown>) =>
+  const paths = { prefix: route.prefix, upstreamPrefix: rewritePrefix === '' ? '/' : rewritePrefix }
+  const forward = (request: FastifyRequest, headers: IncomingHttpHeaders | Record<string, unknown>, upstreamHost: string) =>
     upstreamRequestHeaders(headers, {
       identity: request.auth ? request.auth.claims : null,
+      upstreamHost,
       forwardAuthorization: route.forwardAuthorization,
       trustProxy,
       peer: request.raw.socket.remoteAddress,
@@ -100,6 +103,24 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
       host: request.headers.host,
       requestId: request.id,
     })
+  const pool = new UpstreamPool(
+    { origin: upstream.origin, connectTimeout: route.connectTimeout, timeout: route.timeout },
+    {
+      requestHeaders: (request, host) => {
+        // From here to the upstream's response headers is the upstream latency (connect included).
+        request.upstreamStartedAt = performance.now()
+        return forward(request, request.headers, host)
+      },
+      responseHeaders: (headers) => downstreamResponseHeaders(headers, paths),
+      settled: (request, failure) => {
+        if (failure === null) upstreamSeries.observe(performance.now() - request.upstreamStartedAt)
+        else upstreamSeries.error(failure)
+      },
+    },
+  )
+  // Each config generation owns its upstream connections: closing a retired generation (after
+  // its requests drained, src/server.ts) releases them.
+  scope.addHook('onClose', (_instance, done) => void pool.close().then(() => done(), done))
 
   // The plugin's published types are looser than its behaviour; the options below are checked by its own validator.
   await scope.register(httpProxy as unknown as FastifyPluginCallback<Record<string, unknown>>, {
@@ -108,47 +129,19 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     rewritePrefix: rewritePrefix === '' ? '/' : rewritePrefix,
     websocket: route.websocket,
     disableRequestLogging: true,
-    internalRewriteLocationHeader: true,
-    // Each config generation owns its upstream pools: closing a retired generation (after its
-    // requests drained, src/server.ts) must release them, which reply-from skips by default.
+    // HTTP requests go through our own undici pool (src/proxy/forward.ts); reply-from, which the
+    // plugin registers regardless, is never called, and its idle agent is released on close.
     destroyAgent: true,
-    undici: {
-      connectTimeout: route.connectTimeout,
-      headersTimeout: route.timeout,
-      bodyTimeout: route.timeout,
-    },
-    replyOptions: {
-      timeout: route.timeout,
-      // Called right before the upstream request and on its response headers: the time between
-      // is the upstream latency (connect included).
-      rewriteRequestHeaders: (request: FastifyRequest, headers: Record<string, unknown>) => {
-        request.upstreamStartedAt = performance.now()
-        return forward(request, headers)
-      },
-      rewriteHeaders: (headers: Record<string, unknown>, request: FastifyRequest) => {
-        upstreamSeries.observe(performance.now() - request.upstreamStartedAt)
-        return downstreamResponseHeaders(headers)
-      },
-      onError: (reply: FastifyReply, { error }: { error: Error & { code?: string; statusCode?: number } }) => {
-        if (isBodyCut(error)) return void reply.send(tooLarge(error))
-        const failure = upstreamError(error)
-        if (failure.code !== 'invalid_request') upstreamSeries.error(failure.code === 'upstream_timeout' ? 'timeout' : 'unavailable')
-        reply.send(failure)
-      },
+    handler: (request: FastifyRequest, reply: FastifyReply, dest: string) => {
+      const url = request.url
+      const query = url.indexOf('?')
+      pool.forward(request, reply, query === -1 ? dest : dest + url.slice(query))
     },
     wsClientOptions: {
       rewriteRequestHeaders: (_headers: Record<string, unknown>, request: FastifyRequest) =>
-        forward(request, websocketHeaders(request.headers)),
+        forward(request, websocketHeaders(request.headers), upstream.host),
     },
   })
-}
-
-/** reply-from's error for a failed upstream call, as our error codes. */
-function upstreamError(error: Error & { code?: string; statusCode?: number }): GatewayError {
-  if (error.statusCode === 400) return new GatewayError('invalid_request', 'invalid path', { cause: error })
-  if (error.code === 'UND_ERR_CONNECT_TIMEOUT') return new GatewayError('upstream_unavailable', undefined, { cause: error })
-  if (error.statusCode === 504) return new GatewayError('upstream_timeout', undefined, { cause: error })
-  return new GatewayError('upstream_unavailable', undefined, { cause: error })
 }
 
 /** The ws client makes its own handshake headers; everything else of the client's goes on. */

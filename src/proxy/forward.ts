@@ -1,0 +1,206 @@
+/**
+ * The HTTP leg of a proxied request: one undici Pool per route, driven through its
+ * documented dispatch API, and plugged into @fastify/http-proxy as its `handler` (the plugin
+ * keeps routing, prefix rewriting, destination checks and WebSockets).
+ *
+ * Why not the plugin's default, `reply.from()` (@fastify/reply-from): for each request it
+ * builds a cache key with JSON.stringify, copies headers twice, wraps the response body in a
+ * stream even when it is 40 bytes, and may retry a GET that got a 503 up to ten times. On
+ * this machine, forwarding through a dispatch handler served 1.6–1.9× the requests/s of
+ * `reply.from()` with the same undici (docs/benchmarks.md).
+ *
+ * A response whose Content-Length is known and small is collected and sent in one write, as
+ * nginx's proxy buffering does; anything else (chunked, event streams, large downloads) is
+ * streamed with backpressure: the upstream socket is paused while the client is slow.
+ */
+import { Readable } from 'node:stream'
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { Pool, type Dispatcher } from 'undici'
+import { GatewayError } from '../errors.js'
+import { isBodyCut, tooLarge } from './body-limit.js'
+
+/** Responses up to this size (declared by Content-Length) are sent in one piece. */
+export const BUFFERED_RESPONSE_LIMIT = 64 * 1024
+
+export interface UpstreamOptions {
+  /** scheme://host:port of the upstream. */
+  origin: string
+  connectTimeout: number
+  /** No response headers, or no body bytes, for this long: 504. */
+  timeout: number
+}
+
+export interface ExchangeHooks {
+  /** The headers to send upstream, built from the client's. */
+  requestHeaders(request: FastifyRequest, host: string): Record<string, unknown>
+  /** The client-facing headers for an upstream response (hop-by-hop removed, Location rewritten…). */
+  responseHeaders(headers: Record<string, string | string[] | undefined>, request: FastifyRequest): Record<string, unknown>
+  /** Called once per request that reached the upstream: response headers arrived, or it failed. */
+  settled(request: FastifyRequest, failure: 'timeout' | 'unavailable' | null): void
+}
+
+export class UpstreamPool {
+  readonly #pool: Pool
+  readonly #host: string
+  readonly #hooks: ExchangeHooks
+
+  constructor(options: UpstreamOptions, hooks: ExchangeHooks) {
+    this.#pool = new Pool(options.origin, {
+      connect: { timeout: options.connectTimeout },
+      headersTimeout: options.timeout,
+      bodyTimeout: options.timeout,
+    })
+    this.#host = new URL(options.origin).host
+    this.#hooks = hooks
+  }
+
+  /** Sends the request to `path` (query included) upstream and the answer to the client. */
+  forward(request: FastifyRequest, reply: FastifyReply, path: string): void {
+    const headers = this.#hooks.requestHeaders(request, this.#host)
+    const body = requestBody(request.body)
+    // Without a body to send, a declared length would make undici (rightly) refuse; a body
+    // Fastify parsed itself (text/plain) goes as the bytes it read.
+    if (body === null) {
+      if (headers['content-length'] !== undefined) delete headers['content-length']
+    } else if (!(body instanceof Readable)) headers['content-length'] = String(Buffer.byteLength(body))
+    const exchange = new Exchange(request, reply, this.#hooks)
+    reply.raw.on('close', exchange.clientClosed)
+    this.#pool.dispatch({ path, method: request.method as Dispatcher.HttpMethod, headers: headers as Record<string, string>, body }, exchange)
+  }
+
+  /** Drops every connection; the generation owning it has drained (src/server.ts). */
+  close(): Promise<void> {
+    return this.#pool.destroy()
+  }
+}
+
+/**
+ * What goes upstream as the body: @fastify/http-proxy passes most bodies through as streams,
+ * Fastify's own text/plain parser hands over a string (read within server.bodyLimit); a
+ * bodiless method has none.
+ */
+function requestBody(body: unknown): Readable | string | Buffer | null {
+  if (body instanceof Readable || typeof body === 'string' || Buffer.isBuffer(body)) return body
+  return null
+}
+
+const CLIENT_GONE = 'client closed the connection'
+
+/** One request's conversation with the upstream (undici's DispatchHandler). */
+class Exchange implements Dispatcher.DispatchHandler {
+  #controller: Dispatcher.DispatchController | null = null
+  /** Set once response headers arrived: the body collected, or the stream handed to Fastify. */
+  #chunks: Buffer[] | null = null
+  #size = 0
+  #stream: ResponseBody | null = null
+  #status = 0
+  #headers: Record<string, unknown> | null = null
+  #done = false
+
+  constructor(
+    private readonly request: FastifyRequest,
+    private readonly reply: FastifyReply,
+    private readonly hooks: ExchangeHooks,
+  ) {}
+
+  /** The client went away: stop whatever is still running upstream. */
+  readonly clientClosed = (): void => {
+    if (!this.#done && !this.reply.raw.writableFinished) this.#controller?.abort(new Error(CLIENT_GONE))
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+    if (this.reply.raw.destroyed) controller.abort(new Error(CLIENT_GONE))
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+  ): void {
+    this.hooks.settled(this.request, null)
+    this.#status = statusCode
+    this.#headers = this.hooks.responseHeaders(headers, this.request)
+    const declared = headers['content-length']
+    const length = typeof declared === 'string' ? Number(declared) : Number.NaN
+    // A body without Content-Type is streamed: Fastify would label a Buffer octet-stream.
+    const bodiless = length === 0 || this.request.method === 'HEAD' || statusCode === 204 || statusCode === 304
+    if (bodiless || (length <= BUFFERED_RESPONSE_LIMIT && headers['content-type'] !== undefined)) {
+      this.#chunks = []
+      return
+    }
+    const stream = (this.#stream = new ResponseBody(controller))
+    this.#send(stream)
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#stream !== null) {
+      if (!this.#stream.push(chunk)) controller.pause()
+      return
+    }
+    this.#chunks!.push(chunk)
+    this.#size += chunk.length
+  }
+
+  onResponseEnd(): void {
+    this.#done = true
+    if (this.#stream !== null) return void this.#stream.push(null)
+    const chunks = this.#chunks!
+    this.#send(chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? undefined : Buffer.concat(chunks, this.#size))
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    this.#done = true
+    if (this.#stream !== null) return void this.#stream.destroy(error)
+    if (this.#headers === null) this.hooks.settled(this.request, failureKind(error))
+    if (this.reply.raw.destroyed || error.message === CLIENT_GONE) return
+    this.reply.send(gatewayErrorFor(error))
+  }
+
+  #send(payload: Buffer | Readable | undefined): void {
+    const reply = this.reply
+    try {
+      reply.code(this.#status)
+    } catch (err) {
+      return void reply.send(new GatewayError('upstream_unavailable', 'the upstream answered with an invalid status', { cause: err }))
+    }
+    reply.headers(this.#headers as Record<string, string | string[]>)
+    // Node would keep reading a request body the upstream did not wait for, to reuse the
+    // connection; closing it is cheaper and cannot desynchronise the client.
+    if (!this.request.raw.complete) reply.header('connection', 'close')
+    reply.send(payload)
+  }
+}
+
+/** A streamed response body: Fastify pipes it to the client; its demand resumes the upstream. */
+class ResponseBody extends Readable {
+  constructor(private readonly controller: Dispatcher.DispatchController) {
+    super()
+  }
+
+  override _read(): void {
+    this.controller.resume()
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    // Fastify destroys the payload when the client goes away mid-body.
+    if (!this.readableEnded) this.controller.abort(error ?? new Error(CLIENT_GONE))
+    callback(error)
+  }
+}
+
+const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
+/** undici refusing what the client sent (a header it cannot forward, a length that lies). */
+const REFUSED = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'])
+
+function failureKind(error: Error & { code?: string }): 'timeout' | 'unavailable' | null {
+  if (isBodyCut(error) || REFUSED.has(error.code ?? '')) return null
+  return TIMEOUTS.has(error.code ?? '') ? 'timeout' : 'unavailable'
+}
+
+function gatewayErrorFor(error: Error & { code?: string }): GatewayError {
+  if (isBodyCut(error)) return tooLarge(error)
+  if (REFUSED.has(error.code ?? '')) return new GatewayError('invalid_request', 'the request cannot be forwarded', { cause: error })
+  if (TIMEOUTS.has(error.code ?? '')) return new GatewayError('upstream_timeout', undefined, { cause: error })
+  return new GatewayError('upstream_unavailable', undefined, { cause: error })
+}
