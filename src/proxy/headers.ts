@@ -48,7 +48,7 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<stri
   // the fields its Connection header names; undici also refuses some of them outright.
   // Dropped before our own fields are set, so a client cannot name those away.
   const connection = client['connection']
-  const named = typeof connection === 'string' && connection !== 'keep-alive' && connection !== 'close' ? connectionTokens(connection) : null
+  const named = typeof connection === 'string' && !PLAIN_CONNECTION.has(connection) ? connectionTokens(connection) : null
   for (const name in client) {
     if (HOP_BY_HOP.has(name) || name === 'proxy-authorization' || name === 'expect') continue
     if (named !== null && named.includes(name)) continue
@@ -82,6 +82,9 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<stri
   return headers
 }
 
+/** The Connection values nearly every message carries; they name no other field. */
+const PLAIN_CONNECTION = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close'])
+
 function connectionTokens(value: string): string[] {
   return value.toLowerCase().split(',').map((s) => s.trim())
 }
@@ -103,7 +106,7 @@ export interface PathMapping {
 export function downstreamResponseHeaders(headers: Record<string, unknown>, paths?: PathMapping): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   const connection = headers['connection']
-  const named = typeof connection === 'string' ? connectionTokens(connection) : []
+  const named = typeof connection === 'string' && !PLAIN_CONNECTION.has(connection) ? connectionTokens(connection) : []
   for (const name in headers) {
     if (HOP_BY_HOP.has(name) || (named.length > 0 && named.includes(name))) continue
     out[name] = headers[name]
