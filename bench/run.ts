@@ -28,6 +28,8 @@ interface Case {
   url: string
   headers?: Record<string, string>
   tokens?: string[]
+  /** The case its ratios are taken against (default: bare). */
+  baseline?: string
 }
 
 async function main(): Promise<void> {
@@ -66,7 +68,7 @@ async function main(): Promise<void> {
   const bearer = async (alg: Alg) => ({ authorization: `Bearer ${(await mintTokens(alg, gateways.get(alg)!.key, 1))[0]}` })
   const es = gateways.get('ES256')!
   const esBearer = await bearer('ES256')
-  const cases: Case[] = [
+  const all: Case[] = [
     { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', url: `${bare.url}/api/x` },
     { name: 'public', description: 'gateway, `auth: none` route', url: `${es.url}/public/x` },
     { name: 'es256', description: 'gateway, protected, ES256, cached revocation', url: `${es.url}/api/x`, headers: await bearer('ES256') },
@@ -81,13 +83,24 @@ async function main(): Promise<void> {
       url: `${url}/api/x`,
       headers: esBearer,
     })),
+    { name: 'bare-128k', description: 'bare @fastify/http-proxy, 128 KiB response (baseline of the next row)', url: `${bare.url}/api/big` },
+    {
+      name: 'es256-128k',
+      description: 'gateway, protected, ES256, 128 KiB response (streamed)',
+      url: `${es.url}/api/big`,
+      headers: esBearer,
+      baseline: 'bare-128k',
+    },
     {
       name: 'es256-cold',
       description: 'gateway, protected, ES256, a never-seen token on every request',
       url: `${es.url}/api/x`,
       tokens: await mintTokens('ES256', es.key, 40_000),
     },
-  ].filter((c) => !ONLY || c.name === 'bare' || ONLY.includes(c.name))
+  ]
+  const wanted = (c: Case) => !ONLY || c.name === 'bare' || ONLY.includes(c.name)
+  // A chosen case brings its own baseline along.
+  const cases = all.filter((c) => wanted(c) || all.some((o) => wanted(o) && o.baseline === c.name))
 
   const results = new Map<string, LoadResult[]>(cases.map((c) => [c.name, []]))
   for (let round = 1; round <= ROUNDS; round++) {
@@ -98,10 +111,10 @@ async function main(): Promise<void> {
     }
   }
 
-  const baseline = results.get('bare')!
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   const rows = cases.map((c) => {
     const rs = results.get(c.name)!
+    const baseline = results.get(c.baseline ?? 'bare')!
     return {
       name: c.name,
       description: c.description,
