@@ -6,9 +6,12 @@
  *                                       parsed from feed messages as the gateway gets them
  *   resync <redis url> <timeout ms>     the revoked-session ZSET loaded from Redis: once
  *                                       through RevocationSync with the given command timeout
- *                                       (what a gateway does), then timed step by step with a
- *                                       generous timeout, into an empty set and into a full one
+ *                                       (what a gateway does; the longest Redis call from the
+ *                                       slow log, the event loop's delay), then timed step by
+ *                                       step with a generous timeout, into an empty set and
+ *                                       into a full one
  */
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import { Redis } from 'ioredis'
 import { createLogger } from '../src/ops/logger.js'
 import { RevocationSet } from '../src/revocation/set.js'
@@ -61,19 +64,39 @@ async function resync(url: string, timeout: number) {
     })
   const stats = new Redis(url)
   // EVAL and EVALSHA both: a client may fall back to EVAL the first time on a connection.
-  const scriptUsec = async () => {
+  const scripts = async () => {
+    let calls = 0
     let usec = 0
-    for (const [, n] of (await stats.info('commandstats')).matchAll(/^cmdstat_eval(?:sha)?:calls=\d+,usec=(\d+)/gm)) usec += Number(n)
-    return usec
+    for (const [, c, n] of (await stats.info('commandstats')).matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+),usec=(\d+)/gm)) {
+      calls += Number(c)
+      usec += Number(n)
+    }
+    return { calls, usec }
   }
 
   // As a gateway does it, with the configured command timeout.
   const configured = store(timeout)
   await ready(configured)
   const probe = new RevocationSync(configured, new RevocationSet(), { resyncInterval: 3_600_000, retryDelay: 3_600_000, now: Date.now, log })
+  // Every call into the slow log, to find the longest; the event loop's delay meanwhile.
+  await stats.config('SET', 'slowlog-log-slower-than', '0')
+  await stats.config('SET', 'slowlog-max-len', '100000')
+  await stats.slowlog('RESET')
+  const delay = monitorEventLoopDelay({ resolution: 1 })
+  delay.enable()
   let t0 = performance.now()
   await probe.resync()
-  const asConfigured = { synced: probe.synced, ms: performance.now() - t0 }
+  const ms = performance.now() - t0
+  delay.disable()
+  const slow = (await stats.slowlog('GET', 100000)) as Array<[number, number, number, string[]]>
+  const longestRedisMs = Math.max(0, ...slow.filter((e) => /^eval/i.test(String(e[3][0]))).map((e) => e[2] / 1000))
+  await stats.config('SET', 'slowlog-log-slower-than', '10000')
+  await stats.config('SET', 'slowlog-max-len', '128')
+  const asConfigured = {
+    synced: probe.synced, ms, longestRedisMs, loopDelayMaxMs: delay.max / 1e6, loopDelayP99Ms: delay.percentile(99) / 1e6,
+    // maxRSS only grows: read now, it is what RevocationSync alone (merging page by page) needed.
+    peakRss: peakRss(),
+  }
   probe.stop()
   await configured.close()
 
@@ -84,14 +107,17 @@ async function resync(url: string, timeout: number) {
   const set = new RevocationSet()
   // In a function of its own: a snapshot held in this async function's frame would outlive it.
   const step = async (into: string) => {
-    const busy = await scriptUsec()
+    const busy = await scripts()
     const t0 = performance.now()
     const snapshot = await patient.revocations(Date.now())
     const fetchMs = performance.now() - t0
-    const redisMs = ((await scriptUsec()) - busy) / 1000
+    const after = await scripts()
     const t1 = performance.now()
     set.merge(snapshot)
-    return { into, entries: snapshot.sessions.length, fetchMs, redisMs, mergeMs: performance.now() - t1 }
+    return {
+      into, entries: snapshot.sessions.length, fetchMs, calls: after.calls - busy.calls, redisMs: (after.usec - busy.usec) / 1000,
+      mergeMs: performance.now() - t1,
+    }
   }
   const steps = [await step('empty'), await step('full')]
   // ioredis keeps its last reply until the connection's next command; a running gateway sends

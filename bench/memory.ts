@@ -16,7 +16,7 @@ import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { Redis } from 'ioredis'
 import { createStore } from '../src/sessions/index.js'
-import { redisKeys } from '../src/sessions/redis-layout.js'
+import { AT, HEAD_BYTES, OLDER_HASH_BYTES, redisKeys } from '../src/sessions/redis-layout.js'
 import { deriveSuccessor, hashRefresh, newNonce, newRefreshSecret, newSessionId } from '../src/sessions/tokens.js'
 import type { SessionStore } from '../src/sessions/types.js'
 import { BROWSER_UA } from './http-client.js'
@@ -30,7 +30,8 @@ const ROTATIONS = 7
 const REVOKED = Number(process.env['BENCH_REVOKED'] ?? 1_000_000)
 const PREFIX = 'portcullis:'
 const DAY = 86_400_000
-const FIELDS = ['version', 'current hash', 'previous hash', 'rotation nonce', 'lastUsedAt', 'idleExpiresAt', 'absoluteExpiresAt', 'createdAt', 'history of older hashes', 'client [user agent, IP]', '[roles, claims]', 'subject']
+/** rateLimits.refresh.perSession's default, counted in the session as the gateway does. */
+const REFRESH_LIMIT = { max: 30, window: 60_000 }
 
 /** Sessions for `users` users, SESSIONS in all; returns what a refresh needs for each. */
 async function createSessions(store: SessionStore, users: number, now: number) {
@@ -55,7 +56,7 @@ async function rotateAll(store: SessionStore, sessions: Array<{ id: string; secr
     const successor = deriveSuccessor(s.secret, nonce)
     const r = await store.rotate({
       sessionId: s.id, presentedHash: hashRefresh(s.secret), successorHash: hashRefresh(successor), nonce, now,
-      refreshTokenTtl: 14 * DAY, refreshReuseGrace: 10_000, userAgent: BROWSER_UA, ip: '203.0.113.45',
+      refreshTokenTtl: 14 * DAY, refreshReuseGrace: 10_000, userAgent: BROWSER_UA, ip: '203.0.113.45', limit: REFRESH_LIMIT,
     })
     if (r.kind !== 'rotated') throw new Error(`rotation answered ${r.kind}`)
     s.secret = successor
@@ -73,8 +74,25 @@ async function keyBytes(redis: Redis): Promise<Map<string, number>> {
   return sizes
 }
 
+/**
+ * The allocation Redis (jemalloc) makes for a string value of `length` bytes: its sds header
+ * (3 bytes under 256, else 5) and a NUL, rounded up to a size class (16-byte steps to 128, then
+ * four classes per doubling).
+ */
+function valueAllocation(length: number): { bytes: number; spare: number } {
+  const need = length + (length < 256 ? 3 : 5) + 1
+  let group = 128
+  while (need > group * 2) group *= 2
+  const bytes = need <= 128 ? Math.ceil(need / 16) * 16 : Math.ceil(need / (group / 4)) * (group / 4)
+  return { bytes, spare: bytes - need }
+}
+
 async function sessionBytes(redis: Redis, store: SessionStore) {
   const rows: string[] = []
+  /** The largest figures per session over every layout and state: [used_memory delta, MEMORY USAGE]. */
+  const worst = { used: 0, usage: 0 }
+  /** What used_memory counts beyond MEMORY USAGE, per key: [least, most] over the rows. */
+  const perKey = [Infinity, 0]
   let sample: { id: string; users: number } | null = null
   for (const users of [1000, 100]) {
     await redis.flushall()
@@ -89,24 +107,43 @@ async function sessionBytes(redis: Redis, store: SessionStore) {
       const sizes = await keyBytes(redis)
       const total = [...sizes.values()].reduce((a, b) => a + b, 0) / SESSIONS
       const index = [...sizes].filter(([k]) => k.startsWith(`${PREFIX}u:`)).reduce((a, [, b]) => a + b, 0) / SESSIONS
+      const beyond = ((used - total) * SESSIONS) / sizes.size
+      perKey[0] = Math.min(perKey[0]!, beyond)
+      perKey[1] = Math.max(perKey[1]!, beyond)
+      worst.used = Math.max(worst.used, used)
+      worst.usage = Math.max(worst.usage, total)
       rows.push(`| ${whole(users)} users × ${SESSIONS / users} sessions | ${round === 0 ? 'just created' : `after ${ROTATIONS} refreshes`} | ${whole(used)} | ${whole(total)} | ${whole(total - index)} | ${whole(index)} |`)
     }
   }
   // Where one session's bytes go (the last layout measured, rotated).
   const keys = redisKeys(PREFIX)
-  const [key, value] = [keys.session(sample!.id), (await redis.get(keys.session(sample!.id)))!]
+  const key = keys.session(sample!.id)
+  const value = (await redis.getBuffer(key))!
   const own = Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
-  const fields = value.split('\n').map((f, i) => `${FIELDS[i] ?? `field ${i + 1}`} ${f.length}`)
+  const older = value[AT.olderCount]! * OLDER_HASH_BYTES
+  const [client, claims, subject] = value.subarray(HEAD_BYTES + older).toString().split('\n').map((f) => Buffer.byteLength(f))
+  const fields = [
+    ['version', AT.current], ['current hash', AT.previous - AT.current], ['previous hash', AT.nonce - AT.previous],
+    ['rotation nonce', AT.lastUsedAt - AT.nonce], ['lastUsedAt, idleExpiresAt, absoluteExpiresAt, createdAt', AT.windowEnd - AT.lastUsedAt],
+    ['refresh-limit window end and count', AT.olderCount - AT.windowEnd], ['count of older hashes', 1],
+    [`${older / OLDER_HASH_BYTES} older hashes`, older], ['client JSON [user agent, IP]', client], ['JSON [roles, claims]', claims],
+    ['subject', subject], ['2 newlines', 2],
+  ] as const
+  const allocation = valueAllocation(value.length)
   return {
     rows,
-    anatomy: `One session key after ${ROTATIONS} refreshes: MEMORY USAGE ${own} B for a ${key.length}-byte key and a ${value.length}-byte value (${fields.join(', ')}; plus ${FIELDS.length - 1} newlines). The rest of MEMORY USAGE (${own - key.length - value.length} B) is Redis's own per-key overhead (dict entry, object header, string headers, allocator rounding); the expiry entry is not in MEMORY USAGE but is in used_memory.`,
+    worst,
+    perKey,
+    allocation,
+    anatomy: `One session key after ${ROTATIONS} refreshes: MEMORY USAGE ${own} B for a ${key.length}-byte key and a ${value.length}-byte value (layout version 2, src/sessions/redis-layout.ts: ${fields.map(([name, n]) => `${name} ${n}`).join(', ')}). The rest of MEMORY USAGE (${own - key.length - value.length} B) is Redis's own per-key overhead (dict entry, object header, string headers, allocator rounding: Redis allocates in size classes, …, 256, 320, 384, …, and this value takes a ${allocation.bytes}-byte one, ${allocation.spare} bytes of it unused); the expiry entry is not in MEMORY USAGE but is in used_memory.`,
   }
 }
 
 interface Memory { heap: number; rss: number }
 interface Filled { size: number; parsingMs: number; applyMs: number; grew: Memory; peakRss: number }
-interface Step { into: string; entries: number; fetchMs: number; redisMs: number; mergeMs: number }
-interface Synced { asConfigured: { synced: boolean; ms: number }; steps: Step[]; size: number; held: Memory; peakRss: number }
+interface Step { into: string; entries: number; fetchMs: number; calls: number; redisMs: number; mergeMs: number }
+interface AsConfigured { synced: boolean; ms: number; longestRedisMs: number; loopDelayMaxMs: number; loopDelayP99Ms: number; peakRss: number }
+interface Synced { asConfigured: AsConfigured; steps: Step[]; size: number; held: Memory; peakRss: number }
 
 const child = promisify(execFile)
 async function inChild<T>(args: string[]): Promise<T> {
@@ -163,7 +200,7 @@ async function main(): Promise<void> {
     `${machineFacts()} 1-minute load average at the end: ${loadavg()[0]!.toFixed(1)} (the machine is shared with other work: timings are noisy, sizes are not).`,
     'Command: `npm run bench:memory` (bench/memory.ts; the revocation figures come from a child process each, bench/memory-revocations.ts).',
     '',
-    `**Bytes per session in Redis**, ${whole(SESSIONS)} sessions created through the Redis store with a 110-byte browser user agent, roles ["user"], no extra claims, a 21-byte subject; the history of older refresh hashes is full after ${ROTATIONS} refreshes (target: ≤ 600 B, indexes included):`,
+    `**Bytes per session in Redis**, ${whole(SESSIONS)} sessions created through the Redis store with a 110-byte browser user agent, roles ["user"], no extra claims, a 21-byte subject; the history of older refresh hashes is full after ${ROTATIONS} refreshes (target: ≤ 600 B, indexes included; every refresh counted against the default refresh limit, as the gateway does):`,
     '',
     '| layout | state | used_memory delta / session | MEMORY USAGE / session (all keys) | session key | per-user index share |',
     '| --- | --- | ---: | ---: | ---: | ---: |',
@@ -171,7 +208,9 @@ async function main(): Promise<void> {
     '',
     sessions.anatomy,
     '',
-    'The layout is not changed here. Savings per session it could still make, each estimated from the figures above: the user agent is the largest field (stored up to 256 bytes because GET /auth/sessions shows it; capping or normalising it to 64 bytes saves ~46 B for this one); keeping the three 22-character hashes/nonce and the 16-character history entries as raw bytes instead of base64url saves ~34 B; times as base-36 seconds instead of milliseconds, ~8 B; and a shorter `store.keyPrefix` (a setting: `pc:` instead of `portcullis:`) saves 8 B in each session key and in each index key.',
+    `The largest figure above: ${whole(sessions.worst.usage)} B by MEMORY USAGE, the target's measure (layout version 1 took 608 B for a lone session after 7 refreshes, 526 B with 10 per user). Version 2 keeps the hashes and the nonce as raw bytes instead of base64url and the four times as 6-byte binary milliseconds instead of base-36 digits, and drops the newlines between fixed fields; it also holds the per-session refresh count (rateLimits.refresh.perSession, 10 bytes), which used to be a key of its own for a minute after each refresh. Nothing lost precision: times stay in milliseconds, which the grace window (a repeat at exactly \`refreshReuseGrace\` is grace, a millisecond later is theft) and a session that reads back exactly as created rely on; base-36 seconds would have taken as many bytes. The used_memory delta is larger (${whole(sessions.worst.used)} B at most): it also counts what MEMORY USAGE leaves out, each key's expiry entry, both dictionaries' buckets and the allocator's rounding of dict entries, ${whole(sessions.perKey[0]!)}–${whole(sessions.perKey[1]!)} B per key here, and a lone session has two keys (itself and its user's index).`,
+    '',
+    `Headroom: the value can grow by ${sessions.allocation.spare} bytes before it takes the next size class (+64 B per session): a longer user agent (an iPhone's Safari sends ~136 bytes, this one is 110) or a user's claims, which the session keeps, do that. Still possible: capping the stored user agent (the gateway keeps up to 256 characters because GET /auth/sessions shows it). A shorter \`store.keyPrefix\` saves nothing here: key names are allocated in size classes too, and the 43-byte session key would have to shrink to 28 bytes to leave its 48-byte class (without any prefix it is 32).`,
     '',
     `**${whole(REVOKED)} revoked sessions in the gateway's RevocationSet** (src/revocation/set.ts, a Map of session id → forgetAfter):`,
     '',
@@ -181,16 +220,17 @@ async function main(): Promise<void> {
     `| same: RSS after GC | +${mib(filled.grew.rss)} MiB |`,
     `| same: time to parse ${whole(REVOKED / 1000)} feed messages of 1,000 events / to apply the events | ${whole(filled.parsingMs)} ms / ${whole(filled.applyMs)} ms |`,
     `| the revocation ZSET in Redis (MEMORY USAGE) | ${mib(zsetBytes)} MiB |`,
-    `| resync through RevocationSync with the default store.commandTimeout (500 ms) | ${synced.asConfigured.synced ? `completed in ${whole(synced.asConfigured.ms)} ms` : `**failed** after ${whole(synced.asConfigured.ms)} ms (the snapshot call timed out; the gateway would log it and retry)`} |`,
+    `| resync through RevocationSync with the default store.commandTimeout (500 ms) | ${synced.asConfigured.synced ? `completed in ${whole(synced.asConfigured.ms)} ms` : `**failed** after ${whole(synced.asConfigured.ms)} ms (a page call timed out; the gateway would log it and retry)`} |`,
+    `| same: the longest Redis call (slow log) / the event loop's longest delay (p99) in the resyncing process | ${whole(synced.asConfigured.longestRedisMs)} ms / ${whole(synced.asConfigured.loopDelayMaxMs)} ms (p99 ${whole(synced.asConfigured.loopDelayP99Ms)} ms) |`,
     ...steps.flatMap((s) => [
-      `| resync into ${s.into === 'empty' ? 'an empty set (a starting instance)' : 'the full set (the periodic resync)'}: snapshot call (Redis script + transfer + parsing) | ${whole(s.fetchMs)} ms for ${whole(s.entries)} entries |`,
-      `| same: of which Redis ran the snapshot script (Redis serves nothing else meanwhile) | ${whole(s.redisMs)} ms |`,
+      `| resync into ${s.into === 'empty' ? 'an empty set (a starting instance)' : 'the full set (the periodic resync)'}: snapshot call, revocations() collecting every page (Redis scripts + transfer + parsing) | ${whole(s.fetchMs)} ms for ${whole(s.entries)} entries |`,
+      `| same: of which Redis ran the page scripts (${whole(s.calls)} calls; Redis serves other clients between them) | ${whole(s.redisMs)} ms |`,
       `| same: merge into the set | ${whole(s.mergeMs)} ms |`,
     ]),
     `| after both resyncs and one more store call, after GC: heap / RSS held (${whole(synced.size)} entries) | +${mib(synced.held.heap)} MiB / +${mib(synced.held.rss)} MiB |`,
-    `| peak RSS of the resyncing process | ${mib(synced.peakRss)} MiB (the fill-only process: ${mib(filled.peakRss)} MiB) |`,
+    `| peak RSS of the resyncing process | after RevocationSync alone, merging page by page: ${mib(synced.asConfigured.peakRss)} MiB; at the end: ${mib(synced.peakRss)} MiB (this process also builds the two whole snapshots the rows above time); the fill-only process: ${mib(filled.peakRss)} MiB |`,
     '',
-    `Where a resync's cost goes: the store reads the revocation ZSETs in pages (src/sessions/redis-scripts.ts, REVOCATION_PAGE: ZSCAN, 10,000 entries per call), so no single Redis call or event-loop turn is long, and RevocationSync merges each page as it arrives. The total still grows linearly with the set and is repeated by every instance at every \`revocation.resyncInterval\` (30 s by default) and after every gap; reading only what changed since the last sync would remove that.${synced.asConfigured.synced ? '' : ' This run could not finish its first resync within \`store.commandTimeout\`: the instance would stay not ready.'}`,
+    `Where a resync's cost goes: RevocationSync reads the revocation ZSETs in pages (src/sessions/redis-scripts.ts, REVOCATION_PAGE: ZSCAN with COUNT 10,000, live entries only), merging each page into the set and yielding to the event loop before the next, so no call comes near \`store.commandTimeout\`, Redis is never held for more than a page, and the gateway holds one page at a time. The whole resync still grows linearly with the set (Redis time, transfer, parsing, merging) and is repeated by every instance at every \`revocation.resyncInterval\` (30 s by default) and after every gap; a resync of only what changed since the last one would remove that, and is not done here.${synced.asConfigured.synced ? '' : ' This run could not finish its first resync within \`store.commandTimeout\`: the instance would stay not ready.'}`,
   ].join('\n')
   console.log('\n' + body)
   if (!process.env['BENCH_NO_WRITE']) writeSection(join(root, 'docs/benchmarks.md'), 'memory', body)

@@ -9,7 +9,7 @@
  *     storm like (b), interleaved over ROUNDS; hashing runs on libuv's thread pool, so the
  *     event loop, and with it the proxied p99, should not stall. The gateway's own event-loop
  *     delay is read from its /metrics (prom-client resets it at every scrape).
- * Redis INFO commandstats counts the round trips each refresh and login costs.
+ * MONITOR counts the round trips each refresh and login costs (./redis-stats.ts).
  * The sign-in and refresh limits are raised so they never answer 429 here.
  * Environment: BENCH_SECONDS (10), BENCH_ROUNDS (3), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
  */
@@ -169,11 +169,11 @@ async function main(): Promise<void> {
     '',
     `${machineFacts()} 1-minute load average at the end: ${loadavg()[0]!.toFixed(1)} (the machine is shared with other work: figures are noisy).`,
     'Command: `npm run bench:sessions` (bench/sessions.ts).',
-    `Setup: two ES256 gateway processes (1 worker each, access log on, same config) with one Redis store (redis-server on loopback, also holding the rate-limit counters), ${USERS} static users with argon2id hashes (m=47104 KiB, t=2, p=1), sign-in and refresh limits raised out of the way. Clients run in the benchmark's own Node process (node:http, keep-alive, token mode, a 110-byte browser user agent), on the same two cores as the gateway, Redis and the upstream. ${SECONDS} s per measurement; latencies are per request as the client saw them.`,
+    `Setup: two ES256 gateway processes (1 worker each, access log on, same config) with one Redis store (redis-server on loopback, also holding the sign-in counters; the refresh count lives in each session), ${USERS} static users with argon2id hashes (m=47104 KiB, t=2, p=1), sign-in and refresh limits raised out of the way. Clients run in the benchmark's own Node process (node:http, keep-alive, token mode, a 110-byte browser user agent), on the same two cores as the gateway, Redis and the upstream. ${SECONDS} s per measurement; latencies are per request as the client saw them.`,
     '',
     sessionTable,
     '',
-    `Redis round trips each: the commands the gateway sent to Redis, read through MONITOR over ${SAMPLE} sequential operations of each kind after the timed runs (commands run inside scripts not counted). A refresh carries the rate-limit counter of refresh.perSession as well as the rotation script; a login, the two sign-in counters, the session's create script and the DEL that resets the per-user counter.`,
+    `Redis round trips each: the commands the gateway sent to Redis, read through MONITOR over ${SAMPLE} sequential operations of each kind after the timed runs (commands run inside scripts not counted). A refresh is the rotation script alone, which also counts refresh.perSession in the session it rotates (until layout version 2 that count was a script call of its own, so a refresh took 2 EVALSHA); a login, the two sign-in counters, the session's create script and the DEL that resets the per-user counter.`,
     '',
     'Thread pool: argon2 (@node-rs/argon2) and WebCrypto (jose signs and verifies through it) run on libuv\'s thread pool, never on the event loop\'s thread. With Node\'s default of 4 threads on 2 cores, four hashes in flight can take both cores away from the event loop\'s thread; the second gateway, the same config started with UV_THREADPOOL_SIZE=1, shows what capping concurrent hashing at one core does to logins/s and to the proxied traffic. The gateway itself now also caps password hashes in flight at cores − 1 (src/auth/passwords.ts); before that cap, the default pool took proxied p99 to 4.27× during a storm (35.80 ms against 8.32 ms alone).',
     '',

@@ -1,7 +1,9 @@
 /**
  * Rate limits (SPEC.md `rateLimits`, `routes[].rateLimit`): fixed windows counted in a
  * RateLimitStore (memory in one process, Redis across instances), 429 `rate_limited` with
- * `Retry-After` beyond the limit.
+ * `Retry-After` beyond the limit. The one exception is `rateLimits.refresh.perSession`: the
+ * session store counts it inside the rotation (the count lives in the session), so a refresh
+ * is one store round trip; only its refusal (the 429 and its metric) is made here.
  *
  * Why not @fastify/rate-limit: its per-route hook suits `routes[].rateLimit`, but the login
  * limits need what it does not do (count by a username from the body, reset on success, fail
@@ -34,6 +36,20 @@ export interface RateLimiter {
   consume(id: string): Promise<void>
   reset(id: string): Promise<void>
 }
+
+/**
+ * A limit counted by someone else in a call that is made anyway: the session store counts
+ * refreshes per session in the rotation itself, so a refresh stays one round trip.
+ */
+export interface CountedElsewhere {
+  readonly limit: Limit
+  /** Records a refusal (metrics) and returns the 429 to throw. */
+  refuse(resetInMs: number): GatewayError
+}
+
+/** 429 `rate_limited`; RFC 9110 §10.2.3: Retry-After in whole seconds, never 0 (an instant retry). */
+const rateLimited = (resetInMs: number): GatewayError =>
+  new GatewayError('rate_limited', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil(resetInMs / 1000))) } })
 
 /**
  * Ids (usernames, client addresses, which with `trustProxy` come from a client's
@@ -86,9 +102,7 @@ export function createLimiter(store: RateLimitStore, limit: Limit, opts: Limiter
       failing = false
       if (hit.count <= limit.max) return
       counted.limited()
-      // RFC 9110 §10.2.3: delay-seconds, whole seconds; never 0, which would invite an instant retry.
-      const retryAfter = String(Math.max(1, Math.ceil(hit.resetInMs / 1000)))
-      throw new GatewayError('rate_limited', undefined, { headers: { 'retry-after': retryAfter } })
+      throw rateLimited(hit.resetInMs)
     },
     async reset(id) {
       // A reset that fails leaves the count to expire with its window; the request has succeeded.
@@ -97,10 +111,22 @@ export function createLimiter(store: RateLimitStore, limit: Limit, opts: Limiter
   }
 }
 
+function countedElsewhere(name: LimiterName, limit: Limit, metrics: GatewayMetrics): CountedElsewhere {
+  const counted = metrics.limiter(name, 'auth')
+  return {
+    limit,
+    refuse(resetInMs) {
+      counted.limited()
+      return rateLimited(resetInMs)
+    },
+  }
+}
+
 export interface Limiters {
   loginUser: RateLimiter
   loginClient: RateLimiter
-  refreshSession: RateLimiter
+  /** Counted by the session store's rotate(); see CountedElsewhere. */
+  refreshSession: CountedElsewhere
   /** The route's limiter, or null when it has no `rateLimit`. */
   route(route: RouteConfig): RateLimiter | null
 }
@@ -116,7 +142,7 @@ export function createLimiters(
   return {
     loginUser: auth('login_user', login.perUser),
     loginClient: auth('login_client', login.perClient),
-    refreshSession: auth('refresh_session', refresh.perSession),
+    refreshSession: countedElsewhere('refresh_session', refresh.perSession, ctx.metrics),
     route: (route) => (route.rateLimit ? createLimiter(store, route.rateLimit, { name: 'route', route: route.name, failOpen: true, ...ctx }) : null),
   }
 }

@@ -3,7 +3,10 @@
  * One process only (`server.workers: 1`); revocation events reach this process's listeners
  * synchronously.
  */
-import { assertSessionId, clientFact, decideRotation, historyAfterRotation, isLive, slidIdleExpiry } from './rotation.js'
+import {
+  assertSessionId, clientFact, countRefresh, decideRotation, historyAfterRotation, isLive, NO_REFRESHES, slidIdleExpiry,
+  type RefreshWindow,
+} from './rotation.js'
 import type {
   EndReason, RevocationEvent, RevocationListener, RevocationSnapshot,
   RotateRequest, RotateResult, SessionRecord, SessionStore, StoreOptions,
@@ -22,6 +25,7 @@ interface Entry {
   rotatedAt: number
   /** Hashes rotated before `previous`, newest first. */
   history: string[]
+  refreshes: RefreshWindow
 }
 
 const copy = (record: SessionRecord): SessionRecord => structuredClone(record)
@@ -104,7 +108,9 @@ export function createMemoryStore(options: MemoryStoreOptions): SessionStore {
       assertSessionId(record.id, record.subject)
       seen(now)
       const stored = { ...copy(record), userAgent: clientFact(record.userAgent), ip: clientFact(record.ip) }
-      sessions.set(record.id, { record: stored, current: refreshHash, previous: null, nonce: null, rotatedAt: 0, history: [] })
+      sessions.set(record.id, {
+        record: stored, current: refreshHash, previous: null, nonce: null, rotatedAt: 0, history: [], refreshes: NO_REFRESHES,
+      })
       const index = byUser.get(record.subject) ?? new Map<string, number>()
       byUser.set(record.subject, index)
       index.set(record.id, record.createdAt)
@@ -124,9 +130,15 @@ export function createMemoryStore(options: MemoryStoreOptions): SessionStore {
       const entry = sessions.get(request.sessionId)
       if (!entry) return { kind: 'unknown' }
       const decision = decideRotation(entry, request)
+      // Counted when answered with tokens; the other outcomes end the session or change nothing.
+      if ((decision === 'grace' || decision === 'rotated') && request.limit) {
+        entry.refreshes = countRefresh(entry.refreshes, request.now, request.limit)
+      }
       switch (decision) {
         case 'unknown':
           return { kind: 'unknown' }
+        case 'limited':
+          return { kind: 'limited', retryAfterMs: entry.refreshes.resetAt - request.now }
         case 'grace':
           return { kind: 'grace', session: copy(entry.record), nonce: entry.nonce ?? '' }
         case 'expired':

@@ -14,23 +14,70 @@
  * One user's keys share `{T}`, so each session script stays in one Cluster slot; the {rev}
  * keys live in their own slot and are written by a separate script after it.
  *
- * A session is one string of newline-separated fields rather than a hash: a hash holding a
- * user agent over 64 bytes leaves the compact listpack encoding and costs several times more.
- * No field can hold a raw newline (JSON escapes it), except the subject, which comes last.
+ * A session is one binary string rather than a hash: a hash holding a user agent over 64
+ * bytes leaves the compact listpack encoding and costs several times more. Layout version 2:
+ *
+ *   offset  bytes  field
+ *   0       1      version, '2'
+ *   1       16     current hash: the first 128 bits of SHA-256(secret)
+ *   17      16     previous hash (the same 128 bits); zeros before the first rotation
+ *   33      16     nonce of the last rotation (its 128 random bits); zeros before it
+ *   49      6      lastUsedAt, also the time of the last rotation   } epoch milliseconds,
+ *   55      6      idleExpiresAt                                    } unsigned big-endian
+ *   61      6      absoluteExpiresAt                                } (good until the year
+ *   67      6      createdAt                                        } 10889): no precision
+ *   73      6      end of the refresh-limit window                  } is lost
+ *   79      4      refreshes counted in that window (rateLimits.refresh.perSession)
+ *   83      1      n, the older rotated hashes kept
+ *   84      12n    those hashes, 96 bits each, newest first
+ *   then           JSON [userAgent, ip] \n JSON [roles, claims] \n subject
+ *
+ * Raw bytes rather than base64url for the hashes and the nonce, and binary times rather than
+ * digits, keep a session with a browser's user agent in a 320-byte allocation: ~550 bytes with
+ * its index (docs/benchmarks.md, "memory"; test/sessions/redis-store.test.ts). The text
+ * fields hold no raw newline (JSON escapes it) except the subject, which comes last. The
+ * client JSON comes first of them: a rotation rewrites it and copies the rest as it is.
+ *
+ * The refresh window lives in the session, not in a key of its own: counted by the rotation
+ * script it costs no round trip, no key and no slot of its own, and it dies with the session.
  */
 import { clientFact } from './rotation.js'
 import { subjectTag } from './tokens.js'
 import type { SessionRecord } from './types.js'
 
 /**
- * Stored refresh hashes are cut to 128 bits (22 base64url characters): finding a secret that
- * matches one still takes 2^128 work. The older history entries keep 96 bits (16 characters,
- * ./redis-scripts.ts): a match there only ends the session, and no one can aim at an entry
- * without first reading Redis. With a browser's user agent a session then takes ~550-610
- * bytes, its index included (measured by test/sessions/redis-store.test.ts).
+ * Stored refresh hashes keep 128 bits: finding a secret that matches one still takes 2^128
+ * work. The older history entries keep 96 bits (./redis-scripts.ts): a match there only ends
+ * the session, and no one can aim at an entry without first reading Redis.
  */
-export const STORED_HASH_LENGTH = 22
-export const storedHash = (hash: string): string => hash.slice(0, STORED_HASH_LENGTH)
+export const STORED_HASH_BYTES = 16
+export const OLDER_HASH_BYTES = 12
+const NONCE_BYTES = 16
+/** 0-based offsets of the fixed fields (the table above); the Lua scripts are built from them. */
+export const AT = {
+  current: 1, previous: 17, nonce: 33, lastUsedAt: 49, idleExpiresAt: 55, absoluteExpiresAt: 61, createdAt: 67,
+  windowEnd: 73, windowCount: 79, olderCount: 83,
+} as const
+/** Bytes before the older hashes. */
+export const HEAD_BYTES = 84
+/** The largest StoreOptions.historySize: the count of older hashes is one byte. */
+export const MAX_HISTORY_SIZE = 256
+const VERSION = 0x32 // '2'
+
+/** The stored form of a hashRefresh() value (base64url of SHA-256); null if it is not one. */
+export function storedHash(hash: string): Buffer | null {
+  const raw = canonical(hash, 32)
+  return raw && raw.subarray(0, STORED_HASH_BYTES)
+}
+
+/** The nonce as stored: the 16 bytes newNonce() drew; null if `nonce` is not such a value. */
+export const storedNonce = (nonce: string): Buffer | null => canonical(nonce, NONCE_BYTES)
+
+/** base64url that decodes to `bytes` bytes and encodes back to itself (so it round-trips). */
+function canonical(text: string, bytes: number): Buffer | null {
+  const raw = Buffer.from(text, 'base64url')
+  return raw.length === bytes && raw.toString('base64url') === text ? raw : null
+}
 
 export interface RedisKeys {
   session(sessionId: string): string
@@ -52,63 +99,48 @@ export function redisKeys(prefix: string): RedisKeys {
   }
 }
 
-/**
- * Field order of the packed session; the Lua scripts use the same 1-based positions.
- * Times are base-36 epoch milliseconds (8 characters instead of 13). The last rotation time is
- * lastUsedAt: nothing else moves it, and the grace window only matters once there was one.
- */
-const VERSION = '1'
-const FIELDS = 12
-const time36 = (ms: number): string => Math.max(0, Math.floor(ms)).toString(36)
+const time = (ms: number): number => Math.max(0, Math.floor(ms))
 
-export function encodeSession(record: SessionRecord, refreshHash: string): string {
-  return [
-    VERSION,
-    storedHash(refreshHash), // 2 current hash
-    '', // 3 previous hash
-    '', // 4 nonce of the last rotation
-    time36(record.lastUsedAt), // 5
-    time36(record.idleExpiresAt), // 6
-    time36(record.absoluteExpiresAt), // 7
-    time36(record.createdAt), // 8
-    '', // 9 history: older rotated hashes, concatenated, newest first
-    encodeClient(record.userAgent, record.ip), // 10
-    JSON.stringify([record.roles, record.claims]), // 11
-    record.subject, // 12, last: it may contain anything
-  ].join('\n')
+export function encodeSession(record: SessionRecord, refreshHash: string): Buffer {
+  const current = storedHash(refreshHash)
+  if (!current) throw new TypeError('refreshHash is not a hashRefresh() value')
+  const head = Buffer.alloc(HEAD_BYTES) // previous hash, nonce, refresh window, history: none yet
+  head[0] = VERSION
+  current.copy(head, AT.current)
+  head.writeUIntBE(time(record.lastUsedAt), AT.lastUsedAt, 6)
+  head.writeUIntBE(time(record.idleExpiresAt), AT.idleExpiresAt, 6)
+  head.writeUIntBE(time(record.absoluteExpiresAt), AT.absoluteExpiresAt, 6)
+  head.writeUIntBE(time(record.createdAt), AT.createdAt, 6)
+  const text = `${encodeClient(record.userAgent, record.ip)}\n${JSON.stringify([record.roles, record.claims])}\n${record.subject}`
+  return Buffer.concat([head, Buffer.from(text)])
 }
 
 export const encodeClient = (userAgent: string | null, ip: string | null): string =>
   JSON.stringify([clientFact(userAgent), clientFact(ip)])
 
 /** The record and the rotation nonce; null for anything that is not a session we wrote. */
-export function decodeSession(sessionId: string, value: string): { record: SessionRecord; nonce: string } | null {
-  const f: string[] = []
-  let from = 0
-  for (let n = 1; n < FIELDS; n++) {
-    const at = value.indexOf('\n', from)
-    if (at < 0) return null
-    f.push(value.slice(from, at))
-    from = at + 1
-  }
-  f.push(value.slice(from))
-  if (f[0] !== VERSION) return null
+export function decodeSession(sessionId: string, value: Buffer): { record: SessionRecord; nonce: string } | null {
+  if (value.length < HEAD_BYTES || value[0] !== VERSION) return null
+  const text = value.toString('utf8', HEAD_BYTES + value[AT.olderCount]! * OLDER_HASH_BYTES)
+  const a = text.indexOf('\n')
+  const b = a < 0 ? -1 : text.indexOf('\n', a + 1)
+  if (b < 0) return null
   try {
-    const [userAgent, ip] = JSON.parse(f[9]!) as [string | null, string | null]
-    const [roles, claims] = JSON.parse(f[10]!) as [string[], Record<string, unknown>]
+    const [userAgent, ip] = JSON.parse(text.slice(0, a)) as [string | null, string | null]
+    const [roles, claims] = JSON.parse(text.slice(a + 1, b)) as [string[], Record<string, unknown>]
     const record: SessionRecord = {
       id: sessionId,
-      subject: f[11]!,
+      subject: text.slice(b + 1),
       roles,
       claims,
-      createdAt: parseInt(f[7]!, 36),
-      lastUsedAt: parseInt(f[4]!, 36),
-      idleExpiresAt: parseInt(f[5]!, 36),
-      absoluteExpiresAt: parseInt(f[6]!, 36),
+      createdAt: value.readUIntBE(AT.createdAt, 6),
+      lastUsedAt: value.readUIntBE(AT.lastUsedAt, 6),
+      idleExpiresAt: value.readUIntBE(AT.idleExpiresAt, 6),
+      absoluteExpiresAt: value.readUIntBE(AT.absoluteExpiresAt, 6),
       userAgent,
       ip,
     }
-    return { record, nonce: f[3]! }
+    return { record, nonce: value.subarray(AT.nonce, AT.nonce + NONCE_BYTES).toString('base64url') }
   } catch {
     return null
   }

@@ -1,87 +1,120 @@
 /**
- * The Redis store's Lua, as TypeScript strings (only dist/ ships). Layout: ./redis-layout.ts;
- * the rules mirror ./rotation.ts. Session scripts touch only keys tagged `{T}` of one user: a
- * key not passed in KEYS is built from the same tag, so it lies in the same Cluster slot.
- * Times come from the caller's clock (ARGV), TTLs are relative (PX), never absolute.
+ * The Redis store's Lua, as TypeScript strings (only dist/ ships). Layout: ./redis-layout.ts,
+ * whose offsets the scripts are built from; the rules mirror ./rotation.ts. Session scripts
+ * touch only keys tagged `{T}` of one user: a key not passed in KEYS is built from the same
+ * tag, so it lies in the same Cluster slot. Times come from the caller's clock (ARGV), TTLs are
+ * relative (PX), never absolute.
  */
+import { AT, HEAD_BYTES, OLDER_HASH_BYTES, STORED_HASH_BYTES } from './redis-layout.js'
 
+const at = (offset: number): number => offset + 1 // Lua strings count from 1
+
+/** Reading and writing a session (layout version 2, ./redis-layout.ts) and its keys. */
 const PRELUDE = `
-local W = 16
-local function parse(v)
-  local f, i = {}, 1
-  for n = 1, 11 do
-    local j = string.find(v, '\\n', i, true)
-    if not j then return nil end
-    f[n] = string.sub(v, i, j - 1)
-    i = j + 1
+local HEAD, W = ${HEAD_BYTES}, ${OLDER_HASH_BYTES}
+local NONE = string.rep(string.char(0), ${STORED_HASH_BYTES})
+local function uint(v, i, n)
+  local x = 0
+  for k = i, i + n - 1 do x = x * 256 + string.byte(v, k) end
+  return x
+end
+local function bytes(x, n)
+  local out = {}
+  for k = n, 1, -1 do
+    out[k] = x % 256
+    x = (x - out[k]) / 256
   end
-  f[12] = string.sub(v, i)
-  if f[1] ~= '1' then return nil end
-  return f
+  return string.char(unpack(out))
 end
-local DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
-local function t36(n)
-  n = math.max(0, math.floor(n))
-  local s = ''
-  repeat
-    local d = n % 36
-    s = string.sub(DIGITS, d + 1, d + 1) .. s
-    n = (n - d) / 36
-  until n == 0
-  return s
+local function parse(v)
+  if #v < HEAD or string.sub(v, 1, 1) ~= '2' then return nil end
+  local older = HEAD + string.byte(v, ${at(AT.olderCount)}) * W
+  local a = string.find(v, '\\n', older + 1, true)
+  local b = a and string.find(v, '\\n', a + 1, true)
+  if not b then return nil end
+  return {
+    current = string.sub(v, ${at(AT.current)}, ${AT.previous}), previous = string.sub(v, ${at(AT.previous)}, ${AT.nonce}),
+    nonce = string.sub(v, ${at(AT.nonce)}, ${AT.lastUsedAt}), used = uint(v, ${at(AT.lastUsedAt)}, 6),
+    idle = uint(v, ${at(AT.idleExpiresAt)}, 6), absolute = uint(v, ${at(AT.absoluteExpiresAt)}, 6),
+    created = string.sub(v, ${at(AT.createdAt)}, ${AT.windowEnd}), windowEnd = uint(v, ${at(AT.windowEnd)}, 6),
+    count = uint(v, ${at(AT.windowCount)}, 4), older = string.sub(v, HEAD + 1, older),
+    client = string.sub(v, older + 1, a - 1), rest = string.sub(v, a), subject = string.sub(v, b + 1),
+  }
 end
-local function n36(s) return tonumber(s, 36) or 0 end
-local function live(f, now) return now < math.min(n36(f[6]), n36(f[7])) end
+local function pack(f)
+  return '2' .. f.current .. f.previous .. f.nonce .. bytes(f.used, 6) .. bytes(f.idle, 6) .. bytes(f.absolute, 6)
+    .. f.created .. bytes(f.windowEnd, 6) .. bytes(math.min(f.count, 4294967295), 4) .. string.char(#f.older / W) .. f.older
+    .. f.client .. f.rest
+end
+local function live(f, now) return now < math.min(f.idle, f.absolute) end
+local function px(ms) return string.format('%.0f', math.max(1, ms)) end
 local function sessionKey(prefix, sid)
   return prefix .. 's:{' .. string.sub(sid, 1, 6) .. '}' .. string.sub(sid, 7)
 end
 local function drop(key, prefix, sid, f)
   redis.call('DEL', key)
-  redis.call('ZREM', prefix .. 'u:{' .. string.sub(sid, 1, 6) .. '}' .. f[12], sid)
+  redis.call('ZREM', prefix .. 'u:{' .. string.sub(sid, 1, 6) .. '}' .. f.subject, sid)
 end
 `
 
 /**
- * KEYS: session. ARGV: prefix, sid, presented, successor, nonce, now, refreshTokenTtl,
- * refreshReuseGrace, client JSON, historySize. Returns {kind, value}.
+ * KEYS: session. ARGV: prefix, sid, presented, successor, nonce (the three as stored bytes),
+ * now, refreshTokenTtl, refreshReuseGrace, client JSON, historySize, limit max (0: no limit),
+ * limit window. Returns {kind, value}, or {'limited', ms until the window ends}.
+ *
+ * The refresh limit is counted here rather than in a counter key of its own, so that a
+ * refresh is one round trip; the order of the checks is ./rotation.ts decideRotation's.
  */
 export const ROTATE = PRELUDE + `
 local v = redis.call('GET', KEYS[1])
 local f = v and parse(v)
 if not f then return {'unknown'} end
 local p = ARGV[3]
-local short = string.sub(p, 1, W)
 local which
-if p == f[2] then which = 'current'
-elseif f[3] ~= '' and p == f[3] then which = 'previous'
+if p == f.current then which = 'current'
+elseif f.previous ~= NONE and p == f.previous then which = 'previous'
 else
-  for i = 1, #f[9], W do
-    if string.sub(f[9], i, i + W - 1) == short then which = 'older' break end
+  local short = string.sub(p, 1, W)
+  for i = 1, #f.older, W do
+    if string.sub(f.older, i, i + W - 1) == short then which = 'older' break end
   end
 end
--- A hash this session never issued changes nothing: a sid alone must not end a session.
+-- A hash this session never issued changes nothing: a sid alone must not end a session,
+-- nor spend its refresh limit.
 if not which then return {'unknown'} end
-local now = tonumber(ARGV[6])
+local now, max = math.floor(tonumber(ARGV[6])), tonumber(ARGV[11])
+if max > 0 then
+  if now >= f.windowEnd then
+    f.windowEnd, f.count = now + tonumber(ARGV[12]), 1
+  else
+    f.count = f.count + 1
+  end
+  -- Past the limit nothing changes, not even the count: it is already over for this window.
+  if f.count > max then return {'limited', f.windowEnd - now} end
+end
 if not live(f, now) then
   drop(KEYS[1], ARGV[1], ARGV[2], f)
   return {'expired', v}
 end
 if which == 'current' then
-  if f[3] ~= '' then f[9] = string.sub(string.sub(f[3], 1, W) .. f[9], 1, math.max(0, tonumber(ARGV[10]) - 1) * W) end
-  f[3] = f[2]
-  f[2] = ARGV[4]
-  f[4] = ARGV[5]
-  f[5] = t36(now)
-  local idle = math.min(now + tonumber(ARGV[7]), n36(f[7]))
-  f[6] = t36(idle)
-  f[10] = ARGV[9]
-  local nv = table.concat(f, '\\n')
-  redis.call('SET', KEYS[1], nv, 'PX', string.format('%.0f', math.max(1, idle - now)))
+  if f.previous ~= NONE then
+    f.older = string.sub(string.sub(f.previous, 1, W) .. f.older, 1, math.max(0, tonumber(ARGV[10]) - 1) * W)
+  end
+  f.previous, f.current, f.nonce = f.current, ARGV[4], ARGV[5]
+  f.used = now
+  f.idle = math.min(now + tonumber(ARGV[7]), f.absolute)
+  f.client = ARGV[9]
+  local nv = pack(f)
+  redis.call('SET', KEYS[1], nv, 'PX', px(f.idle - now))
   return {'rotated', nv}
 end
 -- Only the immediate predecessor, only within the window, gets the nonce back (SPEC "Refresh").
 -- The last rotation is when the session was last used: nothing else moves lastUsedAt.
-if which == 'previous' and now <= n36(f[5]) + tonumber(ARGV[8]) then return {'grace', v} end
+if which == 'previous' and now <= f.used + tonumber(ARGV[8]) then
+  -- Answered with tokens, so counted like a rotation; the expiry stays where it was.
+  if max > 0 then redis.call('SET', KEYS[1], pack(f), 'PX', px(math.min(f.idle, f.absolute) - now)) end
+  return {'grace', v}
+end
 drop(KEYS[1], ARGV[1], ARGV[2], f)
 return {'reused', v}
 `
@@ -126,14 +159,14 @@ return evicted
 
 /**
  * KEYS: session. ARGV: prefix, sid, now, mode ('any' | 'subject' | 'refresh'), subject or
- * presented hash. Returns the ended session's value, or nil (an expired one is just removed).
+ * presented hash (as stored). Returns the ended session's value, or nil (an expired one is just removed).
  */
 export const END = PRELUDE + `
 local v = redis.call('GET', KEYS[1])
 local f = v and parse(v)
 if not f then return false end
-if ARGV[4] == 'subject' and f[12] ~= ARGV[5] then return false end
-if ARGV[4] == 'refresh' and ARGV[5] ~= f[2] and (f[3] == '' or ARGV[5] ~= f[3]) then return false end
+if ARGV[4] == 'subject' and f.subject ~= ARGV[5] then return false end
+if ARGV[4] == 'refresh' and ARGV[5] ~= f.current and (f.previous == NONE or ARGV[5] ~= f.previous) then return false end
 drop(KEYS[1], ARGV[1], ARGV[2], f)
 if not live(f, tonumber(ARGV[3])) then return false end
 return v
@@ -146,7 +179,7 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local key = sessionKey(ARGV[1], sid)
   local v = redis.call('GET', key)
   local f = v and parse(v)
-  if f and f[12] == ARGV[3] then
+  if f and f.subject == ARGV[3] then
     redis.call('DEL', key)
     if live(f, now) then ended[#ended + 1] = sid end
   end

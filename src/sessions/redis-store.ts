@@ -9,7 +9,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import { GatewayError } from '../errors.js'
 import { createRevocationFeed } from './redis-feed.js'
-import { decodeSession, encodeClient, encodeSession, redisKeys, storedHash } from './redis-layout.js'
+import { decodeSession, encodeClient, encodeSession, MAX_HISTORY_SIZE, redisKeys, storedHash, storedNonce } from './redis-layout.js'
 import { CREATE, END, END_ALL, LIST, REVOCATION_PAGE, REVOKE, ROTATE } from './redis-scripts.js'
 import { assertSessionId, isLive } from './rotation.js'
 import { isSessionId } from './tokens.js'
@@ -34,11 +34,12 @@ const SCRIPTS = {
   portcullisEndAll: [1, END_ALL], portcullisList: [1, LIST], portcullisRevoke: [4, REVOKE],
   portcullisRevocationPage: [2, REVOCATION_PAGE],
 } as const
-type Scripted = Record<keyof typeof SCRIPTS, (...args: Array<string | number>) => Promise<unknown>>
+type Script = (...args: Array<string | number | Buffer>) => Promise<unknown>
+/** ioredis defines `<name>Buffer` beside each script: its replies come as Buffers (sessions are binary). */
+type Scripted = Record<keyof typeof SCRIPTS | `${keyof typeof SCRIPTS}Buffer`, Script>
 
 const MAX_PENDING = 10_000
 const PENDING_RETRY_MS = 1000
-const TOKEN_PART = /^[A-Za-z0-9_-]{1,64}$/
 
 const unavailable = (cause: unknown) => new GatewayError('store_unavailable', 'session store call failed', { cause })
 
@@ -55,6 +56,7 @@ export function createRedisStore(
   makeSubscriber: () => Redis | Cluster,
   options: RedisStoreOptions,
 ): SessionStore {
+  if (options.historySize > MAX_HISTORY_SIZE) throw new TypeError(`historySize is at most ${MAX_HISTORY_SIZE}`)
   const keys = redisKeys(options.keyPrefix)
   const prefix = options.keyPrefix
   const onError = options.onError ?? (() => {})
@@ -142,11 +144,11 @@ export function createRedisStore(
     }
   }
 
-  const decode = (sid: string, value: string | null | undefined) => (value ? decodeSession(sid, value) : null)
+  const decode = (sid: string, value: Buffer | null | undefined) => (value ? decodeSession(sid, value) : null)
 
-  async function endWith(sid: string, now: number, mode: 'any' | 'subject' | 'refresh', arg = ''): Promise<SessionRecord | null> {
+  async function endWith(sid: string, now: number, mode: 'any' | 'subject' | 'refresh', arg: string | Buffer = ''): Promise<SessionRecord | null> {
     if (!isSessionId(sid)) return null
-    const value = await call<string | null>(() => redis.portcullisEnd(keys.session(sid), prefix, sid, now, mode, arg))
+    const value = await call<Buffer | null>(() => redis.portcullisEndBuffer(keys.session(sid), prefix, sid, now, mode, arg))
     if (value === null) return null
     await revoke([sid], now)
     return decode(sid, value)?.record ?? null
@@ -167,13 +169,18 @@ export function createRedisStore(
     },
 
     async rotate(r): Promise<RotateResult> {
-      if (!TOKEN_PART.test(r.successorHash) || !TOKEN_PART.test(r.nonce)) throw new TypeError('malformed successor or nonce')
-      if (!isSessionId(r.sessionId) || !TOKEN_PART.test(r.presentedHash)) return { kind: 'unknown' }
-      const [kind, value] = await call<[string, string?]>(() => redis.portcullisRotate(
-        keys.session(r.sessionId), prefix, r.sessionId, storedHash(r.presentedHash), storedHash(r.successorHash),
-        r.nonce, r.now, r.refreshTokenTtl, r.refreshReuseGrace, encodeClient(r.userAgent, r.ip), options.historySize))
+      const successor = storedHash(r.successorHash)
+      const nonce = storedNonce(r.nonce)
+      if (!successor || !nonce) throw new TypeError('malformed successor or nonce')
+      const presented = storedHash(r.presentedHash)
+      if (!isSessionId(r.sessionId) || !presented) return { kind: 'unknown' }
+      const [answer, value] = await call<[Buffer, (Buffer | number)?]>(() => redis.portcullisRotateBuffer(
+        keys.session(r.sessionId), prefix, r.sessionId, presented, successor, nonce, r.now, r.refreshTokenTtl,
+        r.refreshReuseGrace, encodeClient(r.userAgent, r.ip), options.historySize, r.limit?.max ?? 0, r.limit?.window ?? 0))
+      const kind = answer.toString()
+      if (kind === 'limited') return { kind, retryAfterMs: Number(value) }
       if (kind === 'expired' || kind === 'reused') await revoke([r.sessionId], r.now)
-      const decoded = decode(r.sessionId, value)
+      const decoded = decode(r.sessionId, value as Buffer | undefined)
       if (kind === 'expired') return { kind }
       if (!decoded) return { kind: 'unknown' }
       if (kind === 'grace') return { kind, session: decoded.record, nonce: decoded.nonce }
@@ -183,15 +190,15 @@ export function createRedisStore(
 
     async get(sessionId, now) {
       if (!isSessionId(sessionId)) return null
-      const record = decode(sessionId, await call<string | null>(() => client.get(keys.session(sessionId))))?.record
+      const record = decode(sessionId, await call<Buffer | null>(() => client.getBuffer(keys.session(sessionId))))?.record
       return record && isLive(record, now) ? record : null
     },
 
     async list(subject, now) {
-      const flat = await call<string[]>(() => redis.portcullisList(keys.index(subject), prefix))
+      const flat = await call<Buffer[]>(() => redis.portcullisListBuffer(keys.index(subject), prefix))
       const sessions: SessionRecord[] = []
       for (let i = 0; i + 1 < flat.length; i += 2) {
-        const record = decode(flat[i]!, flat[i + 1])?.record
+        const record = decode(flat[i]!.toString(), flat[i + 1])?.record
         if (record && record.subject === subject && isLive(record, now)) sessions.push(record)
       }
       return sessions.sort((a, b) => b.createdAt - a.createdAt)
@@ -200,7 +207,10 @@ export function createRedisStore(
     end: (sessionId, _reason, now, subject) =>
       endWith(sessionId, now, subject === undefined ? 'any' : 'subject', subject),
 
-    endByRefresh: (sessionId, presentedHash, now) => endWith(sessionId, now, 'refresh', storedHash(presentedHash)),
+    async endByRefresh(sessionId, presentedHash, now) {
+      const presented = storedHash(presentedHash)
+      return presented ? endWith(sessionId, now, 'refresh', presented) : null
+    },
 
     async endAll(subject, _reason, now) {
       const ids = await call<string[]>(() => redis.portcullisEndAll(keys.index(subject), prefix, now, subject))

@@ -4,9 +4,17 @@
  * and the shared contract suite holds both to the same answers.
  */
 import { sessionTag, subjectTag } from './tokens.js'
-import type { SessionRecord } from './types.js'
+import type { RefreshLimit, SessionRecord } from './types.js'
 
-export type RotationDecision = 'rotated' | 'grace' | 'reused' | 'expired' | 'unknown'
+export type RotationDecision = 'rotated' | 'grace' | 'reused' | 'expired' | 'unknown' | 'limited'
+
+/** The session's refresh count (rateLimits.refresh.perSession): a fixed window from its first refresh. */
+export interface RefreshWindow {
+  resetAt: number
+  count: number
+}
+
+export const NO_REFRESHES: RefreshWindow = { resetAt: 0, count: 0 }
 
 export interface RotationState {
   current: string
@@ -14,6 +22,7 @@ export interface RotationState {
   rotatedAt: number
   /** Hashes rotated before `previous`, newest first. */
   history: string[]
+  refreshes: RefreshWindow
 }
 
 /** A session lives while now is before both its idle and its absolute expiry. */
@@ -23,24 +32,31 @@ export function isLive(record: SessionRecord, now: number): boolean {
 
 /**
  * The order matters: a hash this session never issued changes nothing (knowing a sid must not
- * let anyone end the session), then expiry, then the grace rule for the immediate predecessor
- * only (SPEC.md "Refresh"); every other known hash is theft.
+ * let anyone end the session, nor spend its refresh limit), then the limit (a refresh past it
+ * changes nothing, not even when its token would end the session), then expiry, then the grace
+ * rule for the immediate predecessor only (SPEC.md "Refresh"); every other known hash is theft.
  * Plain string comparison is fine: these are SHA-256 hashes of 256-bit secrets, and timing
  * can at most reveal a hash, from which no secret follows.
  */
 export function decideRotation(
   state: RotationState & { record: SessionRecord },
-  request: { presentedHash: string; now: number; refreshReuseGrace: number },
+  request: { presentedHash: string; now: number; refreshReuseGrace: number; limit?: RefreshLimit | undefined },
 ): RotationDecision {
   const presented = request.presentedHash
   const which = presented === state.current ? 'current'
     : presented === state.previous ? 'previous'
       : state.history.includes(presented) ? 'older' : null
   if (which === null) return 'unknown'
+  if (request.limit && countRefresh(state.refreshes, request.now, request.limit).count > request.limit.max) return 'limited'
   if (!isLive(state.record, request.now)) return 'expired'
   if (which === 'current') return 'rotated'
   if (which === 'previous' && request.now <= state.rotatedAt + request.refreshReuseGrace) return 'grace'
   return 'reused'
+}
+
+/** The window after one more refresh at `now`; a new one starts once the last has ended. */
+export function countRefresh(window: RefreshWindow, now: number, limit: RefreshLimit): RefreshWindow {
+  return now >= window.resetAt ? { resetAt: now + limit.window, count: 1 } : { resetAt: window.resetAt, count: window.count + 1 }
 }
 
 /**

@@ -55,6 +55,18 @@ export interface RotateRequest {
   /** Client facts to record as last seen. */
   userAgent: string | null
   ip: string | null
+  /**
+   * rateLimits.refresh.perSession, counted by the store with the rotation so that a refresh is
+   * one store call (one round trip on Redis). Only a hash this session issued counts; absent,
+   * nothing is counted.
+   */
+  limit?: RefreshLimit
+}
+
+/** At most `max` refreshes of one session in a fixed window of `window` ms from the first. */
+export interface RefreshLimit {
+  max: number
+  window: number
 }
 
 export type RotateResult =
@@ -68,6 +80,11 @@ export type RotateResult =
   | { kind: 'expired' }
   /** No such session, or a secret this session never issued. Nothing changed. */
   | { kind: 'unknown' }
+  /**
+   * Past `limit` in the current window. Checked before expiry, grace and reuse: nothing
+   * changed, the presented token is still what it was.
+   */
+  | { kind: 'limited'; retryAfterMs: number }
 
 export type EndReason = 'logout' | 'logout_all' | 'deleted' | 'admin' | 'reuse' | 'expired' | 'evicted'
 
@@ -104,7 +121,7 @@ export interface SessionStore {
   /** Stores a new session; ends (and revokes) the user's oldest ones beyond the limit. */
   create(session: NewSession, now: number): Promise<{ evicted: string[] }>
 
-  /** Atomically rotates (one Lua round trip on Redis). See RotateResult. */
+  /** Atomically counts and rotates (one Lua round trip on Redis). See RotateResult. */
   rotate(request: RotateRequest): Promise<RotateResult>
 
   /** A live session, or null when unknown or expired. */

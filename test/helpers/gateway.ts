@@ -9,6 +9,7 @@ import { loadKeyring, type Algorithm, type Keyring } from '../../src/auth/keys.j
 import { parseConfig } from '../../src/config/load.js'
 import type { GatewayConfig } from '../../src/config/schema.js'
 import { createLogger } from '../../src/ops/logger.js'
+import type { RateLimitStore } from '../../src/ops/rate-limit.js'
 import { RevocationSet } from '../../src/revocation/set.js'
 import { createMemoryStore } from '../../src/sessions/memory-store.js'
 import type { SessionStore } from '../../src/sessions/types.js'
@@ -40,6 +41,8 @@ export interface GatewayOptions {
   /** Start time of the injected clock (ms); defaults to the real time now. */
   now?: number
   keyring?: Keyring
+  /** Where rate-limit hits are counted (main.ts: Redis with a Redis store); memory by default. */
+  rateLimitStore?: RateLimitStore
 }
 
 export async function startGateway(
@@ -70,6 +73,7 @@ export async function startGateway(
     revocations,
     identity: createIdentityChain(config.auth.identity),
     now: () => clock.now,
+    ...(opts.rateLimitStore ? { rateLimitStore: opts.rateLimitStore } : {}),
   })
   await app.listen({ port: 0, host: '127.0.0.1' })
   t.teardown(() => app.close())

@@ -97,6 +97,7 @@ t.test('refreshes are limited per session', async (t) => {
   gw.clock.now += MINUTE
   t.equal(codeOf(await refresh(gw, r2.refreshToken)), 'ok', 'the refused token still works in the next window')
   t.equal(await metric(gw, 'portcullis_refreshes_total', { result: 'rate_limited' }), 1)
+  t.equal(await metric(gw, 'portcullis_rate_limited_total', { limiter: 'refresh_session', route: 'auth' }), 1)
 })
 
 t.test('a route rateLimit limits requests per client address on that route alone, before authentication', async (t) => {

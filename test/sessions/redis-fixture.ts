@@ -40,7 +40,10 @@ export function redisContract(config: StoreConfig, stopBackend?: () => Promise<v
   }
 }
 
-/** Every key under `prefix` on every master, with its PTTL and its content as text. */
+/**
+ * Every key under `prefix` on every master, with its PTTL and its content as text (a string
+ * value byte for byte as latin1: sessions are binary).
+ */
 export async function inspectKeys(client: Redis | Cluster, prefix: string) {
   const nodes = client instanceof Cluster ? client.nodes('master') : [client]
   const out: Array<{ key: string; pttl: number; content: string; bytes: number }> = []
@@ -51,7 +54,7 @@ export async function inspectKeys(client: Redis | Cluster, prefix: string) {
       cursor = next
       for (const key of keys) {
         const type = await node.type(key)
-        const content = type === 'string' ? (await node.get(key)) ?? ''
+        const content = type === 'string' ? ((await node.getBuffer(key)) ?? Buffer.alloc(0)).toString('latin1')
           : type === 'zset' ? (await node.zrange(key, 0, -1, 'WITHSCORES')).join(' ')
             : type === 'hash' ? JSON.stringify(await node.hgetall(key)) : `<${type}>`
         const bytes = Number(await node.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))

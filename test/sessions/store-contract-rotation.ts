@@ -1,5 +1,6 @@
 /**
- * Contract, part 2: refresh rotation, the grace window and theft detection (SPEC.md "Refresh").
+ * Contract, part 2: refresh rotation, the grace window and theft detection (SPEC.md "Refresh"),
+ * and the per-session refresh limit the store counts with the rotation.
  */
 import { deriveSuccessor } from '../../src/sessions/tokens.js'
 import { GRACE, SECOND, T0, login, refresh, type ContractOptions, type TapTest } from './store-fixtures.js'
@@ -122,5 +123,45 @@ export function rotationContract(t: TapTest, { make }: ContractOptions): void {
     const { id, secret } = await login(store, 'alice')
     await store.end(id, 'logout', T0)
     t.same(await store.rotate(refresh(id, secret, T0).request), { kind: 'unknown' })
+  })
+
+  const LIMIT = { max: 2, window: 60 * SECOND }
+  /** A refresh as the gateway makes it with rateLimits.refresh.perSession at 2 per minute. */
+  const limited = (id: string, secret: string, now: number) => {
+    const step = refresh(id, secret, now)
+    return { ...step, request: { ...step.request, limit: LIMIT } }
+  }
+
+  t.test('a refresh past the per-session limit answers limited and changes nothing', async (t) => {
+    const { store } = await make(t)
+    const { id, secret } = await login(store, 'alice')
+    const r1 = limited(id, secret, T0 + SECOND)
+    t.equal((await store.rotate(r1.request)).kind, 'rotated')
+    const r2 = limited(id, r1.successor, T0 + 2 * SECOND)
+    t.equal((await store.rotate(r2.request)).kind, 'rotated')
+    const before = await store.get(id, T0 + 3 * SECOND)
+    t.same(await store.rotate(limited(id, r2.successor, T0 + 3 * SECOND).request), { kind: 'limited', retryAfterMs: 58 * SECOND },
+      'until the window that began with the first refresh ends')
+    t.same(await store.get(id, T0 + 3 * SECOND), before, 'the session is as it was')
+    t.equal((await store.rotate(limited(id, secret, T0 + 4 * SECOND).request)).kind, 'limited',
+      'a rotated-away token too: the limit is checked first')
+    t.ok(await store.get(id, T0 + 4 * SECOND), 'so it ended nothing')
+    t.equal((await store.rotate(limited(id, r2.successor, T0 + 61 * SECOND).request)).kind, 'rotated',
+      'in the next window the refused token is still the current one')
+    t.equal((await store.rotate(limited(id, r2.successor, T0 + 62 * SECOND).request)).kind, 'grace',
+      'and it has now been rotated once')
+  })
+
+  t.test('grace answers count against the limit, secrets the session never issued do not', async (t) => {
+    const { store } = await make(t)
+    const { id, secret } = await login(store, 'alice')
+    for (let i = 0; i < 5; i++) t.same(await store.rotate(limited(id, 'B'.repeat(43), T0).request), { kind: 'unknown' })
+    const r1 = limited(id, secret, T0 + SECOND)
+    t.equal((await store.rotate(r1.request)).kind, 'rotated', 'the unknown ones spent nothing')
+    t.equal((await store.rotate(limited(id, secret, T0 + 2 * SECOND).request)).kind, 'grace')
+    t.same(await store.rotate(limited(id, secret, T0 + 3 * SECOND).request), { kind: 'limited', retryAfterMs: 58 * SECOND },
+      'the grace answer was the second refresh of the window')
+    t.equal((await store.rotate(refresh(id, r1.successor, T0 + 3 * SECOND).request)).kind, 'rotated',
+      'a rotation asked without a limit is not limited')
   })
 }

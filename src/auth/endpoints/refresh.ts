@@ -1,6 +1,7 @@
 /**
  * POST {basePath}/refresh: rotate the refresh token, mint a new access token.
- * The rotation itself (grace, reuse detection, expiry) is one atomic store call.
+ * The rotation itself (the per-session refresh limit, grace, reuse detection, expiry) is one
+ * atomic store call: one round trip on Redis.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.js'
@@ -55,8 +56,6 @@ export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): voi
       if (presented.viaCookie) clearCookies(reply, auth)
       throw new GatewayError('invalid_refresh_token')
     }
-    await ctx.limiters.refreshSession.consume(parsed.sessionId)
-
     const now = ctx.now()
     const nonce = newNonce()
     const result = await ctx.deps.store.rotate({
@@ -68,8 +67,12 @@ export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): voi
       refreshTokenTtl: auth.refreshTokenTtl,
       refreshReuseGrace: auth.refreshReuseGrace,
       ...clientFacts(request),
+      // Counted by the store before anything else: a refused refresh rotates nothing.
+      limit: ctx.limiters.refreshSession.limit,
     })
     switch (result.kind) {
+      case 'limited':
+        throw ctx.limiters.refreshSession.refuse(result.retryAfterMs)
       case 'rotated':
       case 'grace': {
         // In the grace case the stored nonce re-derives the successor already handed out, so
