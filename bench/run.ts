@@ -15,7 +15,7 @@ import { join } from 'node:path'
 import { generatePem } from '../src/cli/keys-generate.js'
 import { loadGenerator, runLoad, type LoadResult } from './load.js'
 import { machineFacts, writeSection } from './report.js'
-import { gatewayConfig, mintTokens, startProcess, startRedisServer, type Alg } from './setup.js'
+import { cpuTimeMs, gatewayConfig, mintTokens, startProcess, startRedisServer, type Alg } from './setup.js'
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5)
@@ -26,6 +26,8 @@ interface Case {
   name: string
   description: string
   url: string
+  /** The process serving it (with its workers): its CPU time per request is reported. */
+  pid: number
   headers?: Record<string, string>
   tokens?: string[]
   /** The case its ratios are taken against (default: bare). */
@@ -42,13 +44,13 @@ async function main(): Promise<void> {
   const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
   const bare = await startProcess('node', [join(root, 'bench/bare-proxy.mjs'), upstream.url], children)
 
-  const gateways = new Map<Alg, { url: string; key: string }>()
+  const gateways = new Map<Alg, { url: string; pid: number; key: string }>()
   for (const alg of ['ES256', 'EdDSA', 'RS256', 'HS256'] as const) {
     const key = alg === 'HS256' ? 'bench-secret-'.padEnd(48, 'x') : generatePem(alg)
     const file = join(dir, `${alg}.yaml`)
     writeFileSync(file, gatewayConfig(alg, key, dir, upstream.url))
     const gw = await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children)
-    gateways.set(alg, { url: gw.url, key })
+    gateways.set(alg, { ...gw, key })
   }
   // The same ES256 gateway without its per-request access log line, to show what logging costs.
   const quietFile = join(dir, 'ES256-quiet.yaml')
@@ -56,12 +58,12 @@ async function main(): Promise<void> {
   const quiet = await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', quietFile], children)
   // 1 vs 2 worker processes; more than one needs a shared store, so both use Redis.
   const redisUrl = await startRedisServer(children)
-  const workerGateways = new Map<number, string>()
+  const workerGateways = new Map<number, { url: string; pid: number }>()
   if (redisUrl) {
     for (const workers of [1, 2]) {
       const file = join(dir, `ES256-redis-${workers}.yaml`)
       writeFileSync(file, gatewayConfig('ES256', gateways.get('ES256')!.key, dir, upstream.url, { workers, redisUrl }))
-      workerGateways.set(workers, (await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children)).url)
+      workerGateways.set(workers, await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children))
     }
   }
 
@@ -69,25 +71,33 @@ async function main(): Promise<void> {
   const es = gateways.get('ES256')!
   const esBearer = await bearer('ES256')
   const all: Case[] = [
-    { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', url: `${bare.url}/api/x` },
-    { name: 'public', description: 'gateway, `auth: none` route', url: `${es.url}/public/x` },
-    { name: 'es256', description: 'gateway, protected, ES256, cached revocation', url: `${es.url}/api/x`, headers: await bearer('ES256') },
-    { name: 'public-nolog', description: 'gateway, `auth: none` route, no access log', url: `${quiet.url}/public/x` },
-    { name: 'es256-nolog', description: 'gateway, protected, ES256, no access log', url: `${quiet.url}/api/x`, headers: await bearer('ES256') },
-    { name: 'eddsa', description: 'gateway, protected, EdDSA', url: `${gateways.get('EdDSA')!.url}/api/x`, headers: await bearer('EdDSA') },
-    { name: 'rs256', description: 'gateway, protected, RS256', url: `${gateways.get('RS256')!.url}/api/x`, headers: await bearer('RS256') },
-    { name: 'hs256', description: 'gateway, protected, HS256', url: `${gateways.get('HS256')!.url}/api/x`, headers: await bearer('HS256') },
-    ...[...workerGateways].map(([workers, url]) => ({
+    { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', url: `${bare.url}/api/x`, pid: bare.pid },
+    { name: 'public', description: 'gateway, `auth: none` route', url: `${es.url}/public/x`, pid: es.pid },
+    { name: 'es256', description: 'gateway, protected, ES256, cached revocation', url: `${es.url}/api/x`, pid: es.pid, headers: await bearer('ES256') },
+    { name: 'public-nolog', description: 'gateway, `auth: none` route, no access log', url: `${quiet.url}/public/x`, pid: quiet.pid },
+    { name: 'es256-nolog', description: 'gateway, protected, ES256, no access log', url: `${quiet.url}/api/x`, pid: quiet.pid, headers: await bearer('ES256') },
+    { name: 'eddsa', description: 'gateway, protected, EdDSA', url: `${gateways.get('EdDSA')!.url}/api/x`, pid: gateways.get('EdDSA')!.pid, headers: await bearer('EdDSA') },
+    { name: 'rs256', description: 'gateway, protected, RS256', url: `${gateways.get('RS256')!.url}/api/x`, pid: gateways.get('RS256')!.pid, headers: await bearer('RS256') },
+    { name: 'hs256', description: 'gateway, protected, HS256', url: `${gateways.get('HS256')!.url}/api/x`, pid: gateways.get('HS256')!.pid, headers: await bearer('HS256') },
+    ...[...workerGateways].map(([workers, { url, pid }]) => ({
       name: `es256-redis-w${workers}`,
       description: `gateway, protected, ES256, Redis store, ${workers} worker${workers > 1 ? 's' : ''}`,
       url: `${url}/api/x`,
+      pid,
       headers: esBearer,
     })),
-    { name: 'bare-128k', description: 'bare @fastify/http-proxy, 128 KiB response (baseline of the next row)', url: `${bare.url}/api/big` },
+    {
+      name: 'bare-128k',
+      description: 'bare @fastify/http-proxy, 128 KiB response (baseline of the next row)',
+      url: `${bare.url}/api/big`,
+      pid: bare.pid,
+      baseline: 'bare-128k',
+    },
     {
       name: 'es256-128k',
       description: 'gateway, protected, ES256, 128 KiB response (streamed)',
       url: `${es.url}/api/big`,
+      pid: es.pid,
       headers: esBearer,
       baseline: 'bare-128k',
     },
@@ -95,6 +105,7 @@ async function main(): Promise<void> {
       name: 'es256-cold',
       description: 'gateway, protected, ES256, a never-seen token on every request',
       url: `${es.url}/api/x`,
+      pid: es.pid,
       tokens: await mintTokens('ES256', es.key, 40_000),
     },
   ]
@@ -102,12 +113,19 @@ async function main(): Promise<void> {
   // A chosen case brings its own baseline along.
   const cases = all.filter((c) => wanted(c) || all.some((o) => wanted(o) && o.baseline === c.name))
 
-  const results = new Map<string, LoadResult[]>(cases.map((c) => [c.name, []]))
+  // Requests/s on a shared 2-core machine swing with whatever else runs; CPU time per request
+  // of the proxy process (workers included) is the steadier measure of what it costs.
+  const results = new Map<string, Array<LoadResult & { cpuUs: number }>>(cases.map((c) => [c.name, []]))
   for (let round = 1; round <= ROUNDS; round++) {
     for (const c of cases) {
+      const before = cpuTimeMs(c.pid)
       const r = await runLoad({ url: c.url, connections: CONNECTIONS, seconds: SECONDS, headers: c.headers, tokens: c.tokens })
-      results.get(c.name)!.push(r)
-      console.log(`round ${round} ${c.name.padEnd(11)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  non-2xx ${r.non2xx}  errors ${r.errors}`)
+      const after = cpuTimeMs(c.pid)
+      const cpuUs = before === null || after === null ? Number.NaN : ((after - before) * 1000) / (r.rps * SECONDS)
+      results.get(c.name)!.push({ ...r, cpuUs })
+      console.log(
+        `round ${round} ${c.name.padEnd(11)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  ${cpuUs.toFixed(0)} µs CPU/req  non-2xx ${r.non2xx}  errors ${r.errors}`,
+      )
     }
   }
 
@@ -123,15 +141,17 @@ async function main(): Promise<void> {
       p99: median(rs.map((r) => r.p99ms)),
       ratio: median(rs.map((r, i) => r.rps / baseline[i]!.rps)),
       p99ratio: median(rs.map((r, i) => r.p99ms / baseline[i]!.p99ms)),
+      cpu: median(rs.map((r) => r.cpuUs)),
+      cpuRatio: median(rs.map((r, i) => r.cpuUs / baseline[i]!.cpuUs)),
       failures: rs.reduce((n, r) => n + r.non2xx + r.errors, 0),
     }
   })
   const table = [
-    '| case | req/s | p50 ms | p99 ms | req/s vs bare | p99 vs bare | non-2xx + errors |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| case | req/s | p50 ms | p99 ms | req/s vs bare | p99 vs bare | CPU µs/req | CPU vs bare | non-2xx + errors |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
-        `| ${r.description} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.ratio.toFixed(2)}× | ${r.p99ratio.toFixed(2)}× | ${r.failures} |`,
+        `| ${r.description} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.ratio.toFixed(2)}× | ${r.p99ratio.toFixed(2)}× | ${r.cpu.toFixed(0)} | ${r.cpuRatio.toFixed(2)}× | ${r.failures} |`,
     ),
   ].join('\n')
   console.log('\n' + table)
@@ -143,7 +163,7 @@ async function main(): Promise<void> {
         '## Proxied requests: gateway vs bare proxy',
         '',
         machineFacts(),
-        `Load: ${loadGenerator()}, ${CONNECTIONS} connections, ${SECONDS} s per case, ${ROUNDS} interleaved rounds; medians over rounds, ratios taken within each round.`,
+        `Load: ${loadGenerator()}, ${CONNECTIONS} connections, ${SECONDS} s per case, ${ROUNDS} interleaved rounds; medians over rounds, ratios taken within each round. CPU µs/req: user + system CPU time of the proxy process (and its workers) during the case, from /proc, over the requests served; lower is better.`,
         'Command: `npm run bench`.',
         '',
         table,

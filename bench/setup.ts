@@ -1,7 +1,7 @@
 /** Processes, configs and tokens for the benchmark. */
 import { spawn } from 'node:child_process'
 import { createPrivateKey, createSecretKey, randomBytes } from 'node:crypto'
-import { openSync, writeFileSync } from 'node:fs'
+import { openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
@@ -23,7 +23,12 @@ export function freePort(): Promise<number> {
  * Starts a process that serves HTTP on `port` (passed as the last argument and as $PORT) and
  * waits until it answers. Its stdout goes to /dev/null, as a log shipper would take it.
  */
-export async function startProcess(cmd: string, args: string[], children: Array<{ kill(): void }>, env: Record<string, string> = {}): Promise<{ url: string }> {
+export async function startProcess(
+  cmd: string,
+  args: string[],
+  children: Array<{ kill(): void }>,
+  env: Record<string, string> = {},
+): Promise<{ url: string; pid: number }> {
   const port = await freePort()
   const out = openSync('/dev/null', 'w')
   const child = spawn(cmd, args, { stdio: ['ignore', out, 'inherit'], env: { ...process.env, PORT: String(port), ...env } })
@@ -32,7 +37,7 @@ export async function startProcess(cmd: string, args: string[], children: Array<
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`)
     const ok = await fetch(url + '/readyz').then((r) => r.status < 500, () => false)
-    if (ok) return { url }
+    if (ok) return { url, pid: child.pid! }
     await new Promise((r) => setTimeout(r, 100))
   }
   throw new Error(`${args.join(' ')} did not start`)
@@ -103,4 +108,33 @@ export async function startRedisServer(children: Array<{ kill(): void }>): Promi
   children.push(child)
   await new Promise((r) => setTimeout(r, 300))
   return `redis://127.0.0.1:${port}`
+}
+
+/** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on every Linux this runs on). */
+const USER_HZ = 100
+
+/**
+ * CPU time (user + system, ms) used so far by `pid` and its live child processes (cluster
+ * workers), read from /proc; null where /proc is missing (not Linux).
+ */
+export function cpuTimeMs(pid: number): number | null {
+  const read = (p: string): { ppid: number; ticks: number } | null => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
+      // Fields after the parenthesised command name: state ppid … utime(14) stime(15).
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      return { ppid: Number(f[1]), ticks: Number(f[11]) + Number(f[12]) }
+    } catch {
+      return null
+    }
+  }
+  const own = read(String(pid))
+  if (!own) return null
+  let ticks = own.ticks
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    const other = read(entry)
+    if (other && other.ppid === pid) ticks += other.ticks
+  }
+  return (ticks * 1000) / USER_HZ
 }
