@@ -2,10 +2,10 @@
  * `npm run bench`: the gateway against a bare @fastify/http-proxy, measured in the same run.
  *
  * Real processes on loopback: an upstream, the bare proxy (same dependency versions) and one
- * gateway per signing algorithm (built dist/, started with `portcullis start`). Cases run
- * interleaved (A B C … A B C …) so drift on this noisy machine hits every case alike, and
- * each figure is reported as the median over rounds of its ratio to the bare proxy measured
- * in the same round. Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (50),
+ * gateway per signing algorithm (built dist/, started with `portcullis start`). Each case runs
+ * right after its baseline (A B A C A D …, round after round), so drift on this noisy machine
+ * hits both alike, and each figure is reported as the median over rounds of its ratio to the
+ * baseline run next to it. Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (50),
  * BENCH_ONLY (comma-separated case names), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
  */
 import { execFileSync } from 'node:child_process'
@@ -113,37 +113,45 @@ async function main(): Promise<void> {
   // A chosen case brings its own baseline along.
   const cases = all.filter((c) => wanted(c) || all.some((o) => wanted(o) && o.baseline === c.name))
 
-  // Requests/s on a shared 2-core machine swing with whatever else runs; CPU time per request
-  // of the proxy process (workers included) is the steadier measure of what it costs.
-  const results = new Map<string, Array<LoadResult & { cpuUs: number }>>(cases.map((c) => [c.name, []]))
+  // Requests/s on a shared 2-core machine swing with whatever else runs, from one minute to the
+  // next: each case is measured right after its own baseline, and its ratios are taken against
+  // that neighbour. CPU time per request of the proxy process (workers included) is reported too.
+  type Sample = LoadResult & { cpuUs: number }
+  const measure = async (c: Case, round: number): Promise<Sample> => {
+    const before = cpuTimeMs(c.pid)
+    const r = await runLoad({ url: c.url, connections: CONNECTIONS, seconds: SECONDS, headers: c.headers, tokens: c.tokens })
+    const after = cpuTimeMs(c.pid)
+    const cpuUs = before === null || after === null ? Number.NaN : ((after - before) * 1000) / (r.rps * SECONDS)
+    console.log(
+      `round ${round} ${c.name.padEnd(11)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  ${cpuUs.toFixed(0)} µs CPU/req  non-2xx ${r.non2xx}  errors ${r.errors}`,
+    )
+    return { ...r, cpuUs }
+  }
+  const isBaseline = (c: Case) => c.name === 'bare' || c.baseline === c.name
+  const samples = new Map<string, Array<{ own: Sample; base: Sample }>>(cases.map((c) => [c.name, []]))
   for (let round = 1; round <= ROUNDS; round++) {
     for (const c of cases) {
-      const before = cpuTimeMs(c.pid)
-      const r = await runLoad({ url: c.url, connections: CONNECTIONS, seconds: SECONDS, headers: c.headers, tokens: c.tokens })
-      const after = cpuTimeMs(c.pid)
-      const cpuUs = before === null || after === null ? Number.NaN : ((after - before) * 1000) / (r.rps * SECONDS)
-      results.get(c.name)!.push({ ...r, cpuUs })
-      console.log(
-        `round ${round} ${c.name.padEnd(11)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  ${cpuUs.toFixed(0)} µs CPU/req  non-2xx ${r.non2xx}  errors ${r.errors}`,
-      )
+      if (isBaseline(c)) continue
+      const base = await measure(cases.find((b) => b.name === (c.baseline ?? 'bare'))!, round)
+      samples.get(c.baseline ?? 'bare')!.push({ own: base, base })
+      samples.get(c.name)!.push({ own: await measure(c, round), base })
     }
   }
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
   const rows = cases.map((c) => {
-    const rs = results.get(c.name)!
-    const baseline = results.get(c.baseline ?? 'bare')!
+    const ss = samples.get(c.name)!
     return {
       name: c.name,
       description: c.description,
-      rps: median(rs.map((r) => r.rps)),
-      p50: median(rs.map((r) => r.p50ms)),
-      p99: median(rs.map((r) => r.p99ms)),
-      ratio: median(rs.map((r, i) => r.rps / baseline[i]!.rps)),
-      p99ratio: median(rs.map((r, i) => r.p99ms / baseline[i]!.p99ms)),
-      cpu: median(rs.map((r) => r.cpuUs)),
-      cpuRatio: median(rs.map((r, i) => r.cpuUs / baseline[i]!.cpuUs)),
-      failures: rs.reduce((n, r) => n + r.non2xx + r.errors, 0),
+      rps: median(ss.map((s) => s.own.rps)),
+      p50: median(ss.map((s) => s.own.p50ms)),
+      p99: median(ss.map((s) => s.own.p99ms)),
+      ratio: median(ss.map((s) => s.own.rps / s.base.rps)),
+      p99ratio: median(ss.map((s) => s.own.p99ms / s.base.p99ms)),
+      cpu: median(ss.map((s) => s.own.cpuUs)),
+      cpuRatio: median(ss.map((s) => s.own.cpuUs / s.base.cpuUs)),
+      failures: ss.reduce((n, s) => n + s.own.non2xx + s.own.errors, 0),
     }
   })
   const table = [
@@ -163,7 +171,7 @@ async function main(): Promise<void> {
         '## Proxied requests: gateway vs bare proxy',
         '',
         machineFacts(),
-        `Load: ${loadGenerator()}, ${CONNECTIONS} connections, ${SECONDS} s per case, ${ROUNDS} interleaved rounds; medians over rounds, ratios taken within each round. CPU µs/req: user + system CPU time of the proxy process (and its workers) during the case, from /proc, over the requests served; lower is better.`,
+        `Load: ${loadGenerator()}, ${CONNECTIONS} connections, ${SECONDS} s per case, ${ROUNDS} rounds; in each round every case runs right after a run of its baseline, and its ratios are taken against that run; medians over rounds (a baseline row: the median of all its runs). CPU µs/req: user + system CPU time of the proxy process (and its workers) during the case, from /proc, over the requests served; lower is better.`,
         'Command: `npm run bench`.',
         '',
         table,
