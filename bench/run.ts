@@ -5,7 +5,7 @@
  * gateway per signing algorithm (built dist/, started with `portcullis start`). Each case runs
  * right after its baseline (A B A C A D …, round after round), so drift on this noisy machine
  * hits both alike, and each figure is reported as the median over rounds of its ratio to the
- * baseline run next to it. Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_CONNECTIONS (50),
+ * baseline run next to it. Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_WARMUP (1, unmeasured seconds of load before each run), BENCH_CONNECTIONS (50),
  * BENCH_ONLY (comma-separated case names), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
  */
 import { execFileSync } from 'node:child_process'
@@ -20,6 +20,7 @@ import { cpuTimeMs, gatewayConfig, mintTokens, startProcess, startRedisServer, t
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5)
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
+const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 1)
 const ONLY = process.env['BENCH_ONLY']?.split(',')
 
 interface Case {
@@ -118,6 +119,9 @@ async function main(): Promise<void> {
   // that neighbour. CPU time per request of the proxy process (workers included) is reported too.
   type Sample = LoadResult & { cpuUs: number }
   const measure = async (c: Case, round: number): Promise<Sample> => {
+    // A process idle for a minute has let V8 drop compiled code; the first second of load
+    // recompiles it. The bare proxy, measured every other run, would never pay that.
+    if (WARMUP > 0) await runLoad({ url: c.url, connections: CONNECTIONS, seconds: WARMUP, headers: c.headers, tokens: c.tokens })
     const before = cpuTimeMs(c.pid)
     const r = await runLoad({ url: c.url, connections: CONNECTIONS, seconds: SECONDS, headers: c.headers, tokens: c.tokens })
     const after = cpuTimeMs(c.pid)

@@ -21,6 +21,8 @@ import { isBodyCut, tooLarge } from './body-limit.js'
 
 /** Responses up to this size (declared by Content-Length) are sent in one piece. */
 export const BUFFERED_RESPONSE_LIMIT = 64 * 1024
+/** How much of a streamed response may wait for a slow client before the upstream is paused. */
+const STREAM_BUFFER = 64 * 1024
 
 export interface UpstreamOptions {
   /** scheme://host:port of the upstream. */
@@ -175,7 +177,8 @@ class Exchange implements Dispatcher.DispatchHandler {
 /** A streamed response body: Fastify pipes it to the client; its demand resumes the upstream. */
 class ResponseBody extends Readable {
   constructor(private readonly controller: Dispatcher.DispatchController) {
-    super()
+    // Node 20's default of 16 KiB would pause the upstream socket after nearly every read.
+    super({ highWaterMark: STREAM_BUFFER })
   }
 
   override _read(): void {
