@@ -36,7 +36,7 @@ export interface ExchangeHooks {
   /** The headers to send upstream, built from the client's. */
   requestHeaders(request: FastifyRequest, host: string): Record<string, unknown>
   /** The client-facing headers for an upstream response (hop-by-hop removed, Location rewritten…). */
-  responseHeaders(headers: Record<string, string | string[] | undefined>, request: FastifyRequest): Record<string, unknown>
+  responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, unknown>
   /** Called once per request that reached the upstream: response headers arrived, or it failed. */
   settled(request: FastifyRequest, failure: 'timeout' | 'unavailable' | null): void
 }
@@ -122,7 +122,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   ): void {
     this.hooks.settled(this.request, null)
     this.#status = statusCode
-    this.#headers = this.hooks.responseHeaders(headers, this.request)
+    this.#headers = this.hooks.responseHeaders(headers)
     const declared = headers['content-length']
     const length = typeof declared === 'string' ? Number(declared) : Number.NaN
     // A body without Content-Type is streamed: Fastify would label a Buffer octet-stream.
@@ -154,9 +154,13 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
     this.#done = true
     if (this.#stream !== null) return void this.#stream.destroy(error)
-    if (this.#headers === null) this.hooks.settled(this.request, failureKind(error))
+    const answer = gatewayErrorFor(error)
+    // The upstream's own failures count against it; a client's (a cut body) does not.
+    if (this.#headers === null && answer.code !== 'payload_too_large' && answer.code !== 'invalid_request') {
+      this.hooks.settled(this.request, answer.code === 'upstream_timeout' ? 'timeout' : 'unavailable')
+    }
     if (this.reply.raw.destroyed || error.message === CLIENT_GONE) return
-    this.reply.send(gatewayErrorFor(error))
+    this.reply.send(answer)
   }
 
   #send(payload: Buffer | Readable | undefined): void {
@@ -195,11 +199,6 @@ class ResponseBody extends Readable {
 const TIMEOUTS = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT'])
 /** undici refusing what the client sent (a header it cannot forward, a length that lies). */
 const REFUSED = new Set(['UND_ERR_INVALID_ARG', 'UND_ERR_NOT_SUPPORTED', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH'])
-
-function failureKind(error: Error & { code?: string }): 'timeout' | 'unavailable' | null {
-  if (isBodyCut(error) || REFUSED.has(error.code ?? '')) return null
-  return TIMEOUTS.has(error.code ?? '') ? 'timeout' : 'unavailable'
-}
 
 function gatewayErrorFor(error: Error & { code?: string }): GatewayError {
   if (isBodyCut(error)) return tooLarge(error)

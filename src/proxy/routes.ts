@@ -91,7 +91,8 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   // A path on the upstream URL is prepended to the rewritten path.
   const basePath = upstream.pathname.replace(/\/+$/, '')
   const rewritePrefix = basePath + (route.rewritePrefix ?? route.prefix)
-  const paths = { prefix: route.prefix, upstreamPrefix: rewritePrefix === '' ? '/' : rewritePrefix }
+  const upstreamPrefix = rewritePrefix === '' ? '/' : rewritePrefix
+  const paths = { prefix: route.prefix, upstreamPrefix }
   const forward = (request: FastifyRequest, headers: IncomingHttpHeaders | Record<string, unknown>, upstreamHost: string) =>
     upstreamRequestHeaders(headers, {
       identity: request.auth ? request.auth.claims : null,
@@ -126,7 +127,7 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   await scope.register(httpProxy as unknown as FastifyPluginCallback<Record<string, unknown>>, {
     upstream: upstream.origin,
     prefix: route.prefix.replace(/\/+$/, '') || '/',
-    rewritePrefix: rewritePrefix === '' ? '/' : rewritePrefix,
+    rewritePrefix: upstreamPrefix,
     websocket: route.websocket,
     disableRequestLogging: true,
     // HTTP requests go through our own undici pool (src/proxy/forward.ts); reply-from, which the
@@ -144,12 +145,14 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   })
 }
 
-/** The ws client makes its own handshake headers; everything else of the client's goes on. */
+/**
+ * The ws client makes its own handshake (`Sec-WebSocket-*`, and no body); everything else of
+ * the client's goes through upstreamRequestHeaders like any request's (hop-by-hop fields, Host).
+ */
 function websocketHeaders(headers: IncomingHttpHeaders): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const name in headers) {
-    if (name === 'host' || name === 'connection' || name === 'upgrade' || name.startsWith('sec-websocket-')) continue
-    if (name === 'content-length' || name === 'transfer-encoding' || name === 'keep-alive') continue
+    if (name.startsWith('sec-websocket-') || name === 'content-length') continue
     out[name] = headers[name]
   }
   return out

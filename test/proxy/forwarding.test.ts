@@ -4,7 +4,7 @@
  */
 import { once } from 'node:events'
 import { createServer, request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer as createNetServer, type AddressInfo } from 'node:net'
 import t from 'tap'
 import { BUFFERED_RESPONSE_LIMIT } from '../../src/proxy/forward.js'
 import { gatewayLocation } from '../../src/proxy/headers.js'
@@ -208,4 +208,19 @@ t.test('an upstream that dies mid-body cuts the client off instead of sending a 
   // A buffered body never got its end: the client gets a 502 problem, not 100 bytes promised and 9 sent.
   t.equal(statusOf(answer), 502)
   t.notMatch(answer, /only part/)
+})
+
+t.test('an upstream status outside 100–599 (600 here) becomes a 502 problem, not a crash', async (t) => {
+  const server = createNetServer((socket) => {
+    socket.once('data', () => socket.end('HTTP/1.1 600 Strange\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nhi'))
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  t.teardown(() => server.close())
+  const gw = await startGateway(t, config(`http://127.0.0.1:${(server.address() as AddressInfo).port}`))
+  const res = await send(gw.url, '/public/x')
+  t.equal(res.status, 502)
+  t.equal(res.json()['code'], 'upstream_unavailable')
+  const again = await send(gw.url, '/public/x')
+  t.equal(again.status, 502, 'the gateway keeps serving')
 })
