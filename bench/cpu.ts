@@ -4,7 +4,7 @@
  *
  * Each process runs alone under `node --cpu-prof` while wrk (or autocannon) drives it; non-idle
  * main-thread time from the profile is divided by the requests served. Environment:
- * BENCH_SECONDS (8), BENCH_PATH (/api/x: protected; /public/x: no auth), BENCH_ACCESS_LOG (false).
+ * BENCH_SECONDS (8), BENCH_PATH (/api/x: protected; /public/x: no auth; /api/big: a streamed 128 KiB answer), BENCH_ACCESS_LOG (false).
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -71,7 +71,8 @@ async function main(): Promise<void> {
   const [token] = await mintTokens('ES256', key, 1)
   const headers = { authorization: `Bearer ${token}` }
 
-  const bare = await profile([join(root, 'bench/bare-proxy.mjs'), upstream.url], '/api/x', headers)
+  // The bare proxy serves /api only: the same path where it can, so /api/big compares like with like.
+  const bare = await profile([join(root, 'bench/bare-proxy.mjs'), upstream.url], PATH.startsWith('/api/') ? PATH : '/api/x', headers)
   const gw = await profile([join(root, 'dist/cli.js'), 'start', '--config', config], PATH, headers)
   children.forEach((c) => c.kill())
 

@@ -72,6 +72,9 @@ t.test('small and large bodies, with and without a length, arrive byte for byte 
   const whole = await fetch(`${gw.url}/public/big`)
   t.equal(whole.headers.get('content-length'), String(big.length))
   t.ok(Buffer.from(await whole.arrayBuffer()).equals(big), 'the large body is intact')
+  t.match(whole.headers.get('x-request-id'), /^[0-9a-f-]{36}$/, 'a streamed answer carries the gateway’s own headers too')
+  const logged = gw.logs().find((l) => l['msg'] === 'request' && (l['req'] as { url?: string })?.url === '/public/big')
+  t.match(logged, { status: 200, route: 'public' }, 'and is in the access log like any other')
 
   const chunked = await send(gw.url, '/public/chunked')
   t.equal(chunked.body, 'one,two')
@@ -210,9 +213,29 @@ t.test('an upstream that dies mid-body cuts the client off instead of sending a 
   t.notMatch(answer, /only part/)
 })
 
+t.test('an upstream that dies mid-way through a streamed body cuts the client off, and the gateway serves on', async (t) => {
+  const part = Buffer.alloc(BUFFERED_RESPONSE_LIMIT + 1000, 'p')
+  const up = await liveUpstream(t, (req, res) => {
+    if (req.url === '/public/ok') return res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 }).end('ok')
+    res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(part.length * 3) })
+    res.write(part)
+    setTimeout(() => res.destroy(), 50)
+  })
+  const gw = await startGateway(t, config(up))
+  const answer = await raw(gw.url, 'GET /public/big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
+  t.equal(statusOf(answer), 200, 'the headers had gone out before the upstream failed')
+  const body = answer.slice(answer.indexOf('\r\n\r\n') + 4)
+  t.ok(body.length >= part.length && body.length < part.length * 3, `the client got the ${body.length} bytes there were and then a closed connection`)
+  t.equal((await send(gw.url, '/public/ok')).body, 'ok')
+})
+
 t.test('an upstream status outside 100–599 (600 here) becomes a 502 problem, not a crash', async (t) => {
   const server = createNetServer((socket) => {
-    socket.once('data', () => socket.end('HTTP/1.1 600 Strange\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nhi'))
+    socket.on('error', () => {}) // the gateway drops the connection of an answer it refuses
+    socket.once('data', (data) => {
+      if (!data.toString().startsWith('GET /public/big ')) return void socket.end('HTTP/1.1 600 Strange\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nhi')
+      socket.end(`HTTP/1.1 600 Strange\r\ncontent-type: text/plain\r\ncontent-length: ${BUFFERED_RESPONSE_LIMIT + 1}\r\n\r\n${'x'.repeat(BUFFERED_RESPONSE_LIMIT + 1)}`)
+    })
   })
   server.listen(0, '127.0.0.1')
   await once(server, 'listening')
@@ -223,4 +246,8 @@ t.test('an upstream status outside 100–599 (600 here) becomes a 502 problem, n
   t.equal(res.json()['code'], 'upstream_unavailable')
   const again = await send(gw.url, '/public/x')
   t.equal(again.status, 502, 'the gateway keeps serving')
+  // A large answer takes the streamed path, which checks the status itself.
+  const streamed = await send(gw.url, '/public/big')
+  t.equal(streamed.status, 502)
+  t.equal(streamed.json()['code'], 'upstream_unavailable')
 })
