@@ -16,6 +16,7 @@ import { GatewayError } from './errors.js'
 import { errorHandler, notFoundHandler, sendProblem } from './ops/error-handler.js'
 import { healthRoutes, type Readiness } from './ops/health.js'
 import { instrumentStore } from './ops/instrument-store.js'
+import { accessLogFor } from './ops/access-log.js'
 import { requestId } from './ops/logger.js'
 import { GatewayMetrics } from './ops/metrics.js'
 import { metricsRoutes } from './ops/metrics-route.js'
@@ -107,11 +108,9 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     done()
   })
   if (server.accessLog) {
+    const accessLog = accessLogFor(deps.logger)
     app.addHook('onResponse', (request, reply, done) => {
-      request.log.info(
-        { req: request, route: request.routeName || undefined, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 10) / 10 },
-        'request',
-      )
+      accessLog.record(request, reply)
       done()
     })
   }

@@ -44,7 +44,7 @@ let lastTime = ''
  * pino's ISO timestamp, formatted once per millisecond: under load many lines share one, and
  * formatting a Date was a visible share of each proxied request's CPU time when profiled.
  */
-function isoTime(): string {
+export function isoTime(): string {
   const ms = Date.now()
   if (ms !== lastMs) {
     lastMs = ms
@@ -55,11 +55,16 @@ function isoTime(): string {
 
 const QUERY_SECRETS = /([?&](?:access_token|refresh_token|token|password|code|id_token)=)[^&]*/gi
 
+/** A request target with the values of credential-like query parameters replaced. */
+export function maskQuerySecrets(url: string): string {
+  return url.includes('?') ? url.replace(QUERY_SECRETS, '$1[redacted]') : url
+}
+
 /** Method, path (secrets in the query masked) and peer; never headers or bodies. */
 function serializeRequest(req: { method?: string; url?: string; ip?: string; socket?: { remoteAddress?: string } }) {
   return {
     method: req.method,
-    url: req.url?.includes('?') ? req.url.replace(QUERY_SECRETS, '$1[redacted]') : req.url,
+    url: req.url === undefined ? undefined : maskQuerySecrets(req.url),
     remoteAddress: req.ip ?? req.socket?.remoteAddress,
   }
 }

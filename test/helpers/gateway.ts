@@ -8,6 +8,7 @@ import { createIdentityChain } from '../../src/auth/identity/index.js'
 import { loadKeyring, type Algorithm, type Keyring } from '../../src/auth/keys.js'
 import { parseConfig } from '../../src/config/load.js'
 import type { GatewayConfig } from '../../src/config/schema.js'
+import { accessLogFor } from '../../src/ops/access-log.js'
 import { createLogger } from '../../src/ops/logger.js'
 import type { RateLimitStore } from '../../src/ops/rate-limit.js'
 import { RevocationSet } from '../../src/revocation/set.js'
@@ -86,8 +87,9 @@ export async function startGateway(
     keyring,
     store,
     revocations,
-    logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
-    logText: () => lines.join('\n'),
+    // Access lines wait for the end of the event-loop turn (src/ops/access-log.ts): take them too.
+    logs: () => (accessLogFor(logger).flush(), lines.map((l) => JSON.parse(l) as Record<string, unknown>)),
+    logText: () => (accessLogFor(logger).flush(), lines.join('\n')),
     clock,
     fetch: (path, init) => fetch(url + path, init),
   }

@@ -1,0 +1,83 @@
+/**
+ * The access log: one JSON line per request, in the shape pino gives every other line
+ * (level, time, the logger's bindings, reqId, then the fields, then msg), written through the
+ * logger's own destination.
+ *
+ * It does not go through `request.log.info()`. Profiled under load, that path (serializers,
+ * redaction, generic stringifying, one write per line) cost about 9 µs of CPU per request, a
+ * third of everything the gateway adds to a bare proxy. The line's fields are known, so it is
+ * put together directly; lines finished in the same turn of the event loop go out in one write,
+ * as nginx and Envoy buffer theirs. No line waits longer than that turn, and lines still pending
+ * when the process exits are written on the way out.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { pino, type Logger } from 'pino'
+import { isoTime, maskQuerySecrets } from './logger.js'
+
+/** Past this much pending text, the batch is written at once rather than at the end of the turn. */
+const BATCH_LIMIT = 64 * 1024
+
+interface Destination {
+  write(text: string): unknown
+}
+
+const pending = new Set<AccessLog>()
+process.on('exit', () => {
+  for (const log of pending) log.flush()
+})
+
+export class AccessLog {
+  readonly #logger: Logger
+  readonly #destination: Destination
+  /** `{"level":30` */
+  readonly #head: string
+  /** The logger's own bindings (`,"pid":…`), as pino writes them after the time. */
+  readonly #bindings: string
+  #batch = ''
+  #scheduled = false
+
+  constructor(logger: Logger) {
+    this.#logger = logger
+    const symbols = pino.symbols as unknown as Record<'streamSym' | 'chindingsSym', symbol>
+    const own = logger as unknown as Record<symbol, unknown>
+    this.#destination = own[symbols.streamSym] as Destination
+    this.#bindings = (own[symbols.chindingsSym] as string | undefined) ?? ''
+    this.#head = `{"level":${logger.levels.values['info']}`
+  }
+
+  /** Records a finished request (Fastify's onResponse). */
+  record(request: FastifyRequest, reply: FastifyReply): void {
+    if (!this.#logger.isLevelEnabled('info')) return
+    const route = request.routeName ? `,"route":${JSON.stringify(request.routeName)}` : ''
+    const ms = Math.round(reply.elapsedTime * 10) / 10
+    this.#batch +=
+      `${this.#head}${isoTime()}${this.#bindings},"reqId":${JSON.stringify(request.id)}` +
+      `,"req":{"method":${JSON.stringify(request.method)},"url":${JSON.stringify(maskQuerySecrets(request.url))}` +
+      `,"remoteAddress":${JSON.stringify(request.ip ?? '')}}${route},"status":${reply.statusCode},"ms":${ms},"msg":"request"}\n`
+    if (this.#batch.length >= BATCH_LIMIT) return this.flush()
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      pending.add(this)
+      setImmediate(this.flush)
+    }
+  }
+
+  /** Writes whatever is pending now. */
+  readonly flush = (): void => {
+    this.#scheduled = false
+    pending.delete(this)
+    if (this.#batch === '') return
+    const text = this.#batch
+    this.#batch = ''
+    this.#destination.write(text)
+  }
+}
+
+const perLogger = new WeakMap<Logger, AccessLog>()
+
+/** One access log per logger, shared by every config generation that logs through it. */
+export function accessLogFor(logger: Logger): AccessLog {
+  let log = perLogger.get(logger)
+  if (!log) perLogger.set(logger, (log = new AccessLog(logger)))
+  return log
+}
