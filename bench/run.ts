@@ -5,8 +5,16 @@
  * gateway per signing algorithm (built dist/, started with `portcullis start`). Each case runs
  * right after its baseline (A B A C A D …, round after round), so drift on this noisy machine
  * hits both alike, and each figure is reported as the median over rounds of its ratio to the
- * baseline run next to it. Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_WARMUP (1, unmeasured seconds of load before each run), BENCH_CONNECTIONS (50),
- * BENCH_ONLY (comma-separated case names), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
+ * baseline run next to it.
+ *
+ * Then the same cases side by side: the case and its baseline loaded at the same time, half
+ * the connections each, so whatever slows the machine down slows both. Their CPU time per
+ * request is the steadiest comparison this machine allows; their requests/s depend on how the
+ * kernel shares the two cores between them.
+ *
+ * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_WARMUP (1, unmeasured seconds of load
+ * before each run), BENCH_CONNECTIONS (50), BENCH_SIDE_ROUNDS (5; 0 skips the side-by-side
+ * runs), BENCH_ONLY (comma-separated case names), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -22,6 +30,7 @@ const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5)
 const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
 const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 1)
 const ONLY = process.env['BENCH_ONLY']?.split(',')
+const SIDE_ROUNDS = Number(process.env['BENCH_SIDE_ROUNDS'] ?? 5)
 
 interface Case {
   name: string
@@ -33,6 +42,8 @@ interface Case {
   tokens?: string[]
   /** The case its ratios are taken against (default: bare). */
   baseline?: string
+  /** Left out of the side-by-side runs (worker processes would take a bigger share of the cores). */
+  sequentialOnly?: boolean
 }
 
 async function main(): Promise<void> {
@@ -86,6 +97,7 @@ async function main(): Promise<void> {
       url: `${url}/api/x`,
       pid,
       headers: esBearer,
+      sequentialOnly: true,
     })),
     {
       name: 'bare-128k',
@@ -167,6 +179,42 @@ async function main(): Promise<void> {
     ),
   ].join('\n')
   console.log('\n' + table)
+
+  // Side by side: the case and its baseline under load at the same time.
+  type Pair = { own: Sample; base: Sample }
+  const side = new Map<string, Pair[]>()
+  const half = Math.max(1, Math.round(CONNECTIONS / 2))
+  const loadWithCpu = async (c: Case, seconds: number): Promise<Sample> => {
+    const before = cpuTimeMs(c.pid)
+    const r = await runLoad({ url: c.url, connections: half, seconds, headers: c.headers, tokens: c.tokens })
+    const after = cpuTimeMs(c.pid)
+    return { ...r, cpuUs: before === null || after === null ? Number.NaN : ((after - before) * 1000) / (r.rps * seconds) }
+  }
+  for (let round = 1; round <= SIDE_ROUNDS; round++) {
+    for (const c of cases) {
+      if (isBaseline(c) || c.sequentialOnly) continue
+      const base = cases.find((b) => b.name === (c.baseline ?? 'bare'))!
+      if (round === 1 && WARMUP > 0) await Promise.all([loadWithCpu(base, WARMUP), loadWithCpu(c, WARMUP)])
+      const [b, own] = await Promise.all([loadWithCpu(base, SECONDS), loadWithCpu(c, SECONDS)])
+      console.log(
+        `side ${round} ${c.name.padEnd(11)} ${own.rps.toFixed(0).padStart(6)} req/s (${base.name} ${b.rps.toFixed(0)})  p99 ${own.p99ms.toFixed(2)} ms (${b.p99ms.toFixed(2)})  ${own.cpuUs.toFixed(0)} µs CPU/req (${b.cpuUs.toFixed(0)})  non-2xx ${own.non2xx}  errors ${own.errors}`,
+      )
+      side.set(c.name, [...(side.get(c.name) ?? []), { own, base: b }])
+    }
+  }
+  const sideRows = [...side].map(([name, ps]) => ({
+    description: cases.find((c) => c.name === name)!.description,
+    ratio: median(ps.map((p) => p.own.rps / p.base.rps)),
+    p99ratio: median(ps.map((p) => p.own.p99ms / p.base.p99ms)),
+    cpuRatio: median(ps.map((p) => p.own.cpuUs / p.base.cpuUs)),
+    failures: ps.reduce((n, p) => n + p.own.non2xx + p.own.errors, 0),
+  }))
+  const sideTable = [
+    '| case | CPU µs/req vs its baseline | req/s vs its baseline | p99 vs its baseline | non-2xx + errors |',
+    '| --- | ---: | ---: | ---: | ---: |',
+    ...sideRows.map((r) => `| ${r.description} | ${r.cpuRatio.toFixed(2)}× | ${r.ratio.toFixed(2)}× | ${r.p99ratio.toFixed(2)}× | ${r.failures} |`),
+  ].join('\n')
+  if (sideRows.length > 0) console.log('\n' + sideTable)
   if (!process.env['BENCH_NO_WRITE']) {
     writeSection(
       join(root, 'docs/benchmarks.md'),
@@ -179,6 +227,14 @@ async function main(): Promise<void> {
         'Command: `npm run bench`.',
         '',
         table,
+        ...(sideRows.length === 0
+          ? []
+          : [
+              '',
+              `**Side by side.** Each case and its baseline loaded at the same time, ${half} connections each, ${SECONDS} s, ${SIDE_ROUNDS} rounds, medians of the ratios within each round. Whatever slows this shared machine down slows both alike, so the CPU time per request is the steadiest comparison here; requests/s also depend on how the kernel shares the two cores between the two processes.`,
+              '',
+              sideTable,
+            ]),
       ].join('\n'),
     )
   }
