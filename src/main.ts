@@ -19,7 +19,7 @@ import { restartOnlyChanges, withRunningSettings } from './ops/restart-only.js'
 import { RevocationSet } from './revocation/set.js'
 import { RevocationSync } from './revocation/sync.js'
 import { GenerationServer } from './server.js'
-import { createStore } from './sessions/index.js'
+import { openStore } from './sessions/index.js'
 import type { SessionStore } from './sessions/types.js'
 
 export interface StartOptions {
@@ -65,7 +65,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       logger.warn(obj, msg)
     },
   }
-  const store = await createStore(config, storeLog)
+  const store = await openStore(config, storeLog)
   const revocations = new RevocationSet()
   const sync = new RevocationSync(store, revocations, { resyncInterval: config.revocation.resyncInterval, now, log: logger })
   await sync.start()

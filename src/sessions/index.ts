@@ -4,7 +4,8 @@
  */
 import type { AuthConfig, StoreConfig } from '../config/schema.js'
 import { createMemoryStore } from './memory-store.js'
-import { createRedisClients } from './redis-client.js'
+import type { Cluster, Redis } from 'ioredis'
+import { createRedisClients, whenReady } from './redis-client.js'
 import { createRedisStore } from './redis-store.js'
 import type { SessionStore, StoreOptions } from './types.js'
 
@@ -31,11 +32,39 @@ export function createStore(
   log?: StoreLog,
   overrides: Partial<StoreOptions> = {},
 ): SessionStore {
+  return build(config, log, overrides).store
+}
+
+/**
+ * createStore, then a bounded wait for Redis to connect. The gateway loads the revoked set right
+ * after (src/revocation/sync.ts); sent before the connection is up, that load fails at once (no
+ * offline queue) and is retried a second later, and an instance could start serving without
+ * the revocations made before it. Redis being away is not fatal: the gateway starts, and
+ * /readyz answers 503 until the set is loaded.
+ */
+export async function openStore(
+  config: { store: StoreConfig; auth: Parameters<typeof storeOptions>[0] },
+  log?: StoreLog,
+): Promise<SessionStore> {
+  const { store, client } = build(config, log, {})
+  if (client !== null && config.store.type !== 'memory') {
+    await whenReady(client, Math.max(1000, config.store.commandTimeout * 4)).catch(() => {
+      log?.warn({}, 'session store: redis not reachable at startup; not ready until the revoked set is loaded')
+    })
+  }
+  return store
+}
+
+function build(
+  config: { store: StoreConfig; auth: Parameters<typeof storeOptions>[0] },
+  log: StoreLog | undefined,
+  overrides: Partial<StoreOptions>,
+): { store: SessionStore; client: Redis | Cluster | null } {
   const options = { ...storeOptions(config.auth), ...overrides }
-  if (config.store.type === 'memory') return createMemoryStore(options)
+  if (config.store.type === 'memory') return { store: createMemoryStore(options), client: null }
   const onError = (err: unknown) => log?.warn({ err }, 'session store: redis error')
   const { client, subscriber } = createRedisClients(config.store, onError)
-  return createRedisStore(client, subscriber, { ...options, keyPrefix: config.store.keyPrefix, onError, ownsClient: true })
+  return { store: createRedisStore(client, subscriber, { ...options, keyPrefix: config.store.keyPrefix, onError, ownsClient: true }), client }
 }
 
 export type { SessionStore, StoreOptions } from './types.js'

@@ -42,6 +42,8 @@ routes:
   const second = await startGateway({ configPath: file, env: {} })
   t.teardown(() => second.close())
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` })
+  // The revoked set is loaded before the instance starts serving, not a retry later.
+  t.equal((await send(second.url, '/readyz')).status, 200, 'ready as soon as it has started')
   t.equal((await send(second.url, '/api/x', { headers: bearer(kept.accessToken) })).status, 200, 'an access token from before the restart')
   const refreshed = await send(second.url, '/auth/refresh', { method: 'POST', headers: json, body: JSON.stringify({ refreshToken: kept.refreshToken }) })
   t.equal(refreshed.status, 200, 'a refresh token from before the restart rotates')
