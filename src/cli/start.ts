@@ -7,7 +7,7 @@ import cluster from 'node:cluster'
 import { loadGatewayConfig } from '../config/gateway.js'
 import { startGateway } from '../main.js'
 import { createLogger } from '../ops/logger.js'
-import { runPrimary, workerCount } from './workers.js'
+import { runPrimary, STOP_MESSAGE, workerCount } from './workers.js'
 import { watchConfig } from '../ops/watch.js'
 
 /** Resolves -1: the process stays up until a signal (the primary of several workers: its exit code). */
@@ -37,12 +37,17 @@ export async function runStart(configPath: string): Promise<number> {
   const stopWatching = cluster.isWorker ? () => {} : watchConfig(configPath, () => reload('file change'), log)
 
   // SIGHUP means "reload" here, not "hang up": close-with-grace must leave it alone. A second
-  // SIGTERM/SIGINT exits at once with 1 (close-with-grace's default).
-  closeWithGrace(
-    { delay: null, skip: ['SIGHUP'], logger: { error: (m: unknown) => log.error(m) } } as never,
+  // SIGTERM/SIGINT exits at once with 1 (close-with-grace's default), except in a worker: its
+  // primary owns the signals and stops it by message (src/cli/workers.ts), while the same
+  // signal may reach the worker directly too (a process group's), so there any number of
+  // signals and messages make one drain.
+  const worker = cluster.isWorker
+  let stopReason: string | undefined
+  const grace = closeWithGrace(
+    { delay: null, skip: worker ? ['SIGHUP', 'SIGTERM', 'SIGINT'] : ['SIGHUP'], logger: { error: (m: unknown) => log.error(m) } } as never,
     async ({ signal, err }: { signal?: string; err?: Error }) => {
       if (err) log.error({ err }, 'fatal error: shutting down')
-      else log.info({ signal }, 'signal received')
+      else log.info({ signal: signal ?? stopReason }, 'signal received')
       // close() is bounded by server.shutdownTimeout; this is the backstop should releasing the
       // store hang. Read now, not at start: shutdownTimeout reloads live.
       const backstop = gateway.config().server.shutdownTimeout + 5000
@@ -53,6 +58,18 @@ export async function runStart(configPath: string): Promise<number> {
       stopWatching()
       await gateway.close()
     },
-  )
+  ) as { close(): void }
+  if (worker) {
+    const drain = (reason: string) => {
+      if (stopReason !== undefined) return
+      stopReason = reason
+      grace.close()
+    }
+    process.on('SIGTERM', () => drain('SIGTERM'))
+    process.on('SIGINT', () => drain('SIGINT'))
+    process.on('message', (message) => message === STOP_MESSAGE && drain('stop from primary'))
+    // The primary is gone (killed): nobody is left to say when to stop.
+    process.on('disconnect', () => drain('primary gone'))
+  }
   return -1
 }

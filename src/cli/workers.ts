@@ -3,6 +3,11 @@
  * core serves requests. The primary only supervises: it forks the workers, relays SIGHUP and
  * config-file changes to them (each reloads its own generation), restarts a worker that dies,
  * and on SIGTERM/SIGINT asks every worker to drain and exits 0 once all have.
+ *
+ * Workers are asked to stop by message, not by signal: a terminal's Ctrl-C and systemd's
+ * default KillMode signal the whole process group, so each worker gets the signal itself as
+ * well, and a relayed one would arrive as a second signal, which means "exit now". A second
+ * signal to the primary does mean that: the workers are killed and it exits 1.
  */
 import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
@@ -10,6 +15,9 @@ import type { Logger } from 'pino'
 import { watchConfig } from '../ops/watch.js'
 
 /** How many processes a `server.workers` setting means on this machine. */
+/** What the primary sends a worker to make it drain and exit (src/cli/start.ts). */
+export const STOP_MESSAGE = 'portcullis:stop'
+
 export function workerCount(setting: number | 'auto'): number {
   return setting === 'auto' ? availableParallelism() : setting
 }
@@ -28,15 +36,25 @@ export function runPrimary(configPath: string, count: number, log: Logger, shutd
     const relay = (signal: NodeJS.Signals) => {
       for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal)
     }
+    const askToStop = () => {
+      for (const worker of Object.values(cluster.workers ?? {})) if (worker?.isConnected()) worker.send(STOP_MESSAGE)
+    }
+    const giveUp = () => {
+      for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL')
+      process.exit(1)
+    }
     const stop = (signal: NodeJS.Signals) => {
-      if (stopping) return void process.exit(1) // a second signal: give up waiting
+      if (stopping) {
+        log.error({ signal }, 'second signal: stopping workers at once')
+        return giveUp()
+      }
       stopping = true
       log.info({ signal, workers: Object.keys(cluster.workers ?? {}).length }, 'stopping workers')
       stopWatching()
-      relay('SIGTERM')
+      askToStop()
       setTimeout(() => {
         log.error('workers did not stop in time: exiting')
-        process.exit(1)
+        giveUp()
       }, shutdownTimeout + 5_000).unref()
     }
     process.on('SIGTERM', () => stop('SIGTERM'))
@@ -60,7 +78,7 @@ export function runPrimary(configPath: string, count: number, log: Logger, shutd
       if (quickDeaths >= MAX_QUICK_DEATHS) {
         log.fatal({ deaths: quickDeaths }, 'workers keep dying at start: giving up')
         stopping = true
-        relay('SIGTERM')
+        askToStop()
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve(1)
         return
       }

@@ -53,7 +53,7 @@ export class AccessLog {
     this.#batch +=
       `${this.#head}${isoTime()}${this.#bindings},"reqId":${JSON.stringify(request.id)}` +
       `,"req":{"method":${JSON.stringify(request.method)},"url":${JSON.stringify(maskQuerySecrets(request.url))}` +
-      `,"remoteAddress":${JSON.stringify(request.ip ?? '')}}${route},"status":${reply.statusCode},"ms":${ms},"msg":"request"}\n`
+      `${request.ip === undefined ? '' : `,"remoteAddress":${JSON.stringify(request.ip)}`}}${route},"status":${reply.statusCode},"ms":${ms},"msg":"request"}\n`
     if (this.#batch.length >= BATCH_LIMIT) return this.flush()
     if (!this.#scheduled) {
       this.#scheduled = true

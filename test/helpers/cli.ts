@@ -106,12 +106,14 @@ export function runCli(args: string[], opts: { stdin?: string; env?: Record<stri
   })
 }
 
-export function spawnCli(args: string[], opts: { env?: Record<string, string>; cwd?: string } = {}): ChildProcess {
+export function spawnCli(args: string[], opts: { env?: Record<string, string>; cwd?: string; ownGroup?: boolean } = {}): ChildProcess {
   return spawn(process.execPath, [join(buildCli(), 'cli.js'), ...args], {
     cwd: opts.cwd ?? ROOT,
     // Only what the test gives: no PORTCULLIS_CONFIG or PORT from the developer's shell.
     env: { PATH: process.env['PATH'] ?? '', ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
+    // A process group of its own, to be signalled as a whole (as Ctrl-C or systemd do).
+    detached: opts.ownGroup === true,
   })
 }
 
@@ -136,7 +138,7 @@ export interface GatewayProcess {
 export async function startProcess(
   t: { teardown(fn: () => unknown): void },
   configPath: string,
-  opts: { env?: Record<string, string>; cwd?: string; args?: string[] } = {},
+  opts: { env?: Record<string, string>; cwd?: string; args?: string[]; ownGroup?: boolean } = {},
 ): Promise<GatewayProcess> {
   const started = performance.now()
   const child = spawnCli(opts.args ?? ['start', '--config', configPath], opts)

@@ -1,4 +1,7 @@
 import t from 'tap'
+import { once } from 'node:events'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { writeKey } from '../../src/cli/keys-generate.js'
 import { hashPassword } from '../../src/auth/passwords.js'
@@ -12,6 +15,17 @@ t.before(() => void buildCli())
 t.test('server.workers runs several processes on one port that share sessions and revocations, and all drain on SIGTERM', async (t) => {
   const redis = await startRedis(t)
   const up = await startUpstream(t)
+  // Answers after 800 ms: requests still in flight when the signal comes.
+  const slow = createServer((req, res) => {
+    req.resume()
+    setTimeout(() => res.writeHead(200, { 'content-type': 'text/plain' }).end('slow'), 800)
+  })
+  slow.listen(0, '127.0.0.1')
+  await once(slow, 'listening')
+  t.teardown(() => {
+    slow.closeAllConnections()
+    slow.close()
+  })
   const dir = t.testdir({})
   const key = await writeKey('ES256', 'w1', dir)
   const hash = await hashPassword('pw')
@@ -27,10 +41,11 @@ auth:
 store: { type: redis, url: "${redis.url}" }
 routes:
   - { name: api, prefix: /api, upstream: "${up.url}" }
+  - { name: slow, prefix: /slow, upstream: "http://127.0.0.1:${(slow.address() as AddressInfo).port}", auth: none }
 `,
     ),
   )
-  const gw = await startProcess(t, file)
+  const gw = await startProcess(t, file, { ownGroup: true })
   await gw.logged((l) => l['msg'] === 'portcullis listening' && l['pid'] !== gw.logs().find((x) => x['msg'] === 'portcullis listening')!['pid'])
   const login = await send(gw.url, '/auth/login', {
     method: 'POST',
@@ -51,8 +66,16 @@ routes:
     t.equal(res.json()['code'], 'token_revoked', `request ${i + 1} after logout, whichever worker takes it`)
   }
 
-  gw.child.kill('SIGTERM')
+  // In flight on both workers (a new connection each), then SIGTERM to the whole process group,
+  // as Ctrl-C in a terminal or systemd's default KillMode send it: every worker gets it from
+  // the kernel, and none may take its primary's request to stop as a second signal.
+  const inFlight = Array.from({ length: 4 }, () => send(gw.url, '/slow/x'))
+  await new Promise((r) => setTimeout(r, 300)) // time to reach the upstream
+  process.kill(-gw.child.pid!, 'SIGTERM')
+  const answers = await Promise.all(inFlight)
+  t.same(answers.map((a) => [a.status, a.body]), Array(4).fill([200, 'slow']), 'requests in flight when the signal came were answered')
   t.same(await gw.exited, { code: 0, signal: null }, 'the primary exits 0 once every worker has drained')
+  t.notOk(gw.logs().some((l) => String(l['msg']).startsWith('second ')), 'no worker took it for a second signal')
 })
 
 t.test('the memory store is refused with more than one worker', async (t) => {
