@@ -107,8 +107,8 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     }
     done()
   })
-  if (server.accessLog) {
-    const accessLog = accessLogFor(deps.logger)
+  const accessLog = server.accessLog ? accessLogFor(deps.logger) : null
+  if (accessLog) {
     app.addHook('onResponse', (request, reply, done) => {
       accessLog.record(request, reply)
       done()
@@ -143,7 +143,15 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     return deps.keyring.jwks
   })
   await app.register(sessionRoutes, { prefix: auth.basePath, config, deps: { ...deps, store }, authenticator, now, metrics, limiters })
-  await proxyRoutes(app, config.routes, { authenticator, trustProxy: server.trustProxy, bodyLimit: server.bodyLimit, metrics, limiters, signInPage: auth.signInPage ? auth.basePath : null })
+  await proxyRoutes(app, config.routes, {
+    authenticator,
+    trustProxy: server.trustProxy,
+    bodyLimit: server.bodyLimit,
+    metrics,
+    limiters,
+    signInPage: auth.signInPage ? auth.basePath : null,
+    ...(accessLog ? { cutShort: (request, reply, by) => accessLog.record(request, reply, by) } : {}),
+  })
   await app.ready()
   return app
 }

@@ -14,6 +14,9 @@ import type { FastifyReply, FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
 import { isoTime, maskQuerySecrets } from './logger.js'
 
+/** nginx's status for a request whose client left before the answer began. */
+const CLIENT_CLOSED_REQUEST = 499
+
 /** Past this much pending text, the batch is written at once rather than at the end of the turn. */
 const BATCH_LIMIT = 64 * 1024
 
@@ -45,15 +48,21 @@ export class AccessLog {
     this.#head = `{"level":${logger.levels.values['info']}`
   }
 
-  /** Records a finished request (Fastify's onResponse). */
-  record(request: FastifyRequest, reply: FastifyReply): void {
+  /**
+   * Records a finished request (Fastify's onResponse), or one whose answer was cut short
+   * (`cutShort`: by the client, logged with status 499 unless headers had gone out, as nginx
+   * does; or by the upstream mid-body).
+   */
+  record(request: FastifyRequest, reply: FastifyReply, cutShort?: 'client' | 'upstream'): void {
     if (!this.#logger.isLevelEnabled('info')) return
     const route = request.routeName ? `,"route":${JSON.stringify(request.routeName)}` : ''
     const ms = Math.round(reply.elapsedTime * 10) / 10
+    const status = cutShort === undefined || reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST
+    const cut = cutShort === undefined ? '' : `,"cutShort":"${cutShort}"`
     this.#batch +=
       `${this.#head}${isoTime()}${this.#bindings},"reqId":${JSON.stringify(request.id)}` +
       `,"req":{"method":${JSON.stringify(request.method)},"url":${JSON.stringify(maskQuerySecrets(request.url))}` +
-      `${request.ip === undefined ? '' : `,"remoteAddress":${JSON.stringify(request.ip)}`}}${route},"status":${reply.statusCode},"ms":${ms},"msg":"request"}\n`
+      `${request.ip === undefined ? '' : `,"remoteAddress":${JSON.stringify(request.ip)}`}}${route},"status":${status}${cut},"ms":${ms},"msg":"request"}\n`
     if (this.#batch.length >= BATCH_LIMIT) return this.flush()
     if (!this.#scheduled) {
       this.#scheduled = true

@@ -39,6 +39,8 @@ export interface ExchangeHooks {
   responseHeaders(headers: Record<string, string | string[] | undefined>): Record<string, unknown>
   /** Called once per request that reached the upstream: response headers arrived, or it failed. */
   settled(request: FastifyRequest, failure: 'timeout' | 'unavailable' | null): void
+  /** The answer never finished: the client left, or the upstream broke off a streamed body. */
+  cutShort(request: FastifyRequest, reply: FastifyReply, by: 'client' | 'upstream'): void
 }
 
 export class UpstreamPool {
@@ -106,9 +108,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     private readonly hooks: ExchangeHooks,
   ) {}
 
-  /** The client went away: stop whatever is still running upstream. */
+  /** The answer was cut short, and by whom: recorded once. */
+  #cut: 'client' | 'upstream' | null = null
+
+  /** The client's response closed: if before it finished, stop whatever still runs upstream. */
   readonly clientClosed = (): void => {
-    if (!this.#done && !this.reply.raw.writableFinished) this.#controller?.abort(new Error(CLIENT_GONE))
+    if (this.reply.raw.writableFinished) return
+    if (!this.#done) this.#controller?.abort(new Error(CLIENT_GONE))
+    this.#cutShort('client')
+  }
+
+  #cutShort(by: 'client' | 'upstream'): void {
+    if (this.#cut !== null) return
+    this.#cut = by
+    this.hooks.cutShort(this.request, this.reply, by)
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -167,7 +180,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.#streaming) {
       // Headers went out already: all the client can learn is that the body was cut short.
       // A client that left, or whose upload outgrew the body limit meanwhile, is no upstream fault.
-      if (error.message !== CLIENT_GONE && !isBodyCut(error)) this.request.log.warn({ err: error }, 'upstream failed mid-response')
+      if (error.message !== CLIENT_GONE && !isBodyCut(error)) {
+        this.request.log.warn({ err: error }, 'upstream failed mid-response')
+        this.#cutShort('upstream')
+      }
       return void this.reply.raw.destroy()
     }
     const answer = gatewayErrorFor(error)
@@ -184,8 +200,8 @@ class Exchange implements Dispatcher.DispatchHandler {
    * (the reply is hijacked). Handing Fastify a Readable to pipe instead cost 1.3–1.5× the bare
    * proxy's CPU per 128 KiB answer in `npm run bench`, most of it stream bookkeeping and
    * garbage; this way it measured 0.99× side by side. The access log and metrics still see the
-   * request: Fastify runs onResponse hooks when the response finishes, hijacked or not (an
-   * answer cut short by either side is not logged, hijacked or not: Fastify runs no hook then).
+   * request: Fastify runs onResponse hooks when the response finishes, hijacked or not. (For an
+   * answer cut short by either side, hijacked or not, it runs none: `hooks.cutShort` logs it.)
    */
   #stream(controller: Dispatcher.DispatchController): void {
     const reply = this.reply

@@ -98,3 +98,21 @@ t.test('a process that exits right after a request still writes its line', async
   const out = execFileSync(process.execPath, ['--import', '@tapjs/typescript/import', '--input-type=module', '-e', script], { encoding: 'utf8', env })
   t.match(JSON.parse(out.trim()), { msg: 'request', status: 204, req: { url: '/last' } })
 })
+
+t.test('an answer cut short is logged with who cut it; a client that left before any of it gets 499', async (t) => {
+  const { logger, lines } = capture()
+  const log = new AccessLog(logger)
+  const cut = (headersSent: boolean) => ({ statusCode: 200, elapsedTime: 3, raw: { headersSent } }) as unknown as FastifyReply
+  log.record(request('/api/a'), cut(false), 'client')
+  log.record(request('/api/b'), cut(true), 'client')
+  log.record(request('/api/c'), cut(true), 'upstream')
+  log.record(request('/api/d'), reply)
+  await turn()
+  t.match(lines(), [
+    { status: 499, cutShort: 'client' },
+    { status: 200, cutShort: 'client' },
+    { status: 200, cutShort: 'upstream' },
+    { status: 200 },
+  ])
+  t.notOk('cutShort' in lines()[3]!, 'a finished answer has no cutShort field')
+})

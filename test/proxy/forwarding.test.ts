@@ -18,6 +18,16 @@ routes:
   - { name: moved, prefix: /shop, upstream: "${up}/internal", rewritePrefix: /v1, auth: none }
 `
 
+/** The access line of the request to `url`, once written (a cut-short one follows the close). */
+async function accessLine(gw: { logs(): Record<string, unknown>[] }, url: string): Promise<Record<string, unknown> | undefined> {
+  for (let i = 0; i < 50; i++) {
+    const line = gw.logs().find((l) => l['msg'] === 'request' && (l['req'] as { url?: string } | undefined)?.url === url)
+    if (line) return line
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  return undefined
+}
+
 /** A bare upstream whose handler sees each request as it arrives (before its body). */
 async function liveUpstream(t: { teardown(fn: () => unknown): void }, handle: (req: IncomingMessage, res: ServerResponse) => void) {
   const server = createServer(handle)
@@ -149,6 +159,8 @@ t.test('a client that leaves before the answer cancels the upstream request', as
   req.destroy()
   await closed
   t.pass('the upstream saw its request closed')
+  const line = await accessLine(gw, '/public/slow')
+  t.match(line, { status: 499, cutShort: 'client', route: 'public' }, 'the access log has it, as nginx logs a client that left')
 })
 
 t.test('requests whose framing undici would refuse are still forwarded cleanly', async (t) => {
@@ -227,6 +239,7 @@ t.test('an upstream that dies mid-way through a streamed body cuts the client of
   // raw() gives up after 2 s: a gateway that left the client hanging would get here too.
   t.ok(performance.now() - sent < 1500, 'the client connection was closed, not left hanging')
   t.ok(gw.logs().some((l) => l['msg'] === 'upstream failed mid-response' && l['level'] === 40), 'and the failure is logged')
+  t.match(await accessLine(gw, '/public/big'), { status: 200, cutShort: 'upstream' }, 'the access line says the answer was cut short')
   t.equal(statusOf(answer), 200, 'the headers had gone out before the upstream failed')
   const body = answer.slice(answer.indexOf('\r\n\r\n') + 4)
   t.ok(body.length >= part.length && body.length < part.length * 3, `the client got the ${body.length} bytes there were and then a closed connection`)
