@@ -150,7 +150,14 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     metrics,
     limiters,
     signInPage: auth.signInPage ? auth.basePath : null,
-    ...(accessLog ? { cutShort: (request, reply, by) => accessLog.record(request, reply, by) } : {}),
+    // Fastify runs no onResponse hook for an answer cut short: counted and logged from here.
+    // A client that left before the headers is 499 (as nginx has it); an upstream that broke
+    // off a body counts as a 502 for the metrics, whatever status the client had received.
+    cutShort: (request, reply, by) => {
+      const status = by === 'upstream' ? 502 : reply.raw.headersSent ? reply.statusCode : 499
+      metrics.request(request.routeName, request.method, status, reply.elapsedTime)
+      accessLog?.record(request, reply, by)
+    },
   })
   await app.ready()
   return app

@@ -11,6 +11,7 @@ import { gatewayLocation } from '../../src/proxy/headers.js'
 import { startGateway } from '../helpers/gateway.js'
 import { raw, send, statusOf } from '../helpers/http.js'
 import { startUpstream } from '../helpers/upstream.js'
+import { value } from '../ops/prometheus.js'
 
 const config = (up: string) => `
 routes:
@@ -161,6 +162,8 @@ t.test('a client that leaves before the answer cancels the upstream request', as
   t.pass('the upstream saw its request closed')
   const line = await accessLine(gw, '/public/slow')
   t.match(line, { status: 499, cutShort: 'client', route: 'public' }, 'the access log has it, as nginx logs a client that left')
+  const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+  t.equal(value(metrics, 'portcullis_requests_total', { route: 'public', method: 'GET', status_class: '4xx' }), 1, 'and the metrics count it')
 })
 
 t.test('requests whose framing undici would refuse are still forwarded cleanly', async (t) => {
@@ -240,6 +243,8 @@ t.test('an upstream that dies mid-way through a streamed body cuts the client of
   t.ok(performance.now() - sent < 1500, 'the client connection was closed, not left hanging')
   t.ok(gw.logs().some((l) => l['msg'] === 'upstream failed mid-response' && l['level'] === 40), 'and the failure is logged')
   t.match(await accessLine(gw, '/public/big'), { status: 200, cutShort: 'upstream' }, 'the access line says the answer was cut short')
+  const metrics = await (await fetch(`${gw.url}/metrics`)).text()
+  t.equal(value(metrics, 'portcullis_requests_total', { route: 'public', method: 'GET', status_class: '5xx' }), 1, 'the metrics count it as a failure')
   t.equal(statusOf(answer), 200, 'the headers had gone out before the upstream failed')
   const body = answer.slice(answer.indexOf('\r\n\r\n') + 4)
   t.ok(body.length >= part.length && body.length < part.length * 3, `the client got the ${body.length} bytes there were and then a closed connection`)
