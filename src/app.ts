@@ -16,7 +16,7 @@ import { GatewayError } from './errors.js'
 import { errorHandler, notFoundHandler, sendProblem } from './ops/error-handler.js'
 import { healthRoutes, type Readiness } from './ops/health.js'
 import { instrumentStore } from './ops/instrument-store.js'
-import { accessLogFor } from './ops/access-log.js'
+import { accessLogFor, cutShortStatus } from './ops/access-log.js'
 import { requestId } from './ops/logger.js'
 import { GatewayMetrics } from './ops/metrics.js'
 import { metricsRoutes } from './ops/metrics-route.js'
@@ -154,7 +154,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     // A client that left before the headers is 499 (as nginx has it); an upstream that broke
     // off a body counts as a 502 for the metrics, whatever status the client had received.
     cutShort: (request, reply, by) => {
-      const status = by === 'upstream' ? 502 : reply.raw.headersSent ? reply.statusCode : 499
+      const status = by === 'upstream' ? 502 : cutShortStatus(reply)
       metrics.request(request.routeName, request.method, status, reply.elapsedTime)
       accessLog?.record(request, reply, by)
     },

@@ -14,10 +14,10 @@ import { availableParallelism } from 'node:os'
 import type { Logger } from 'pino'
 import { watchConfig } from '../ops/watch.js'
 
-/** How many processes a `server.workers` setting means on this machine. */
 /** What the primary sends a worker to make it drain and exit (src/cli/start.ts). */
 export const STOP_MESSAGE = 'portcullis:stop'
 
+/** How many processes a `server.workers` setting means on this machine. */
 export function workerCount(setting: number | 'auto'): number {
   return setting === 'auto' ? availableParallelism() : setting
 }

@@ -17,6 +17,9 @@ import { isoTime, maskQuerySecrets } from './logger.js'
 /** nginx's status for a request whose client left before the answer began. */
 const CLIENT_CLOSED_REQUEST = 499
 
+/** The status of an answer cut short, as its client saw it: 499 if no headers had gone out. */
+export const cutShortStatus = (reply: FastifyReply): number => (reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST)
+
 /** Past this much pending text, the batch is written at once rather than at the end of the turn. */
 const BATCH_LIMIT = 64 * 1024
 
@@ -57,7 +60,7 @@ export class AccessLog {
     if (!this.#logger.isLevelEnabled('info')) return
     const route = request.routeName ? `,"route":${JSON.stringify(request.routeName)}` : ''
     const ms = Math.round(reply.elapsedTime * 10) / 10
-    const status = cutShort === undefined || reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST
+    const status = cutShort === undefined ? reply.statusCode : cutShortStatus(reply)
     const cut = cutShort === undefined ? '' : `,"cutShort":"${cutShort}"`
     this.#batch +=
       `${this.#head}${isoTime()}${this.#bindings},"reqId":${JSON.stringify(request.id)}` +

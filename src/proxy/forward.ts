@@ -93,7 +93,7 @@ const CLIENT_GONE = 'client closed the connection'
 /** One request's conversation with the upstream (undici's DispatchHandler). */
 class Exchange implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | null = null
-  /** Set once response headers arrived: the body collected, or the stream handed to Fastify. */
+  /** The body being collected for one write (set once headers arrived on the buffered path). */
   #chunks: Buffer[] | null = null
   #size = 0
   /** Writing the body to the client as it arrives (reply hijacked). */
@@ -101,15 +101,14 @@ class Exchange implements Dispatcher.DispatchHandler {
   #status = 0
   #headers: Record<string, unknown> | null = null
   #done = false
+  /** The answer was cut short, and by whom: recorded once. */
+  #cut: 'client' | 'upstream' | null = null
 
   constructor(
     private readonly request: FastifyRequest,
     private readonly reply: FastifyReply,
     private readonly hooks: ExchangeHooks,
   ) {}
-
-  /** The answer was cut short, and by whom: recorded once. */
-  #cut: 'client' | 'upstream' | null = null
 
   /** The client's response closed: if before it finished, stop whatever still runs upstream. */
   readonly clientClosed = (): void => {
@@ -134,6 +133,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     statusCode: number,
     headers: Record<string, string | string[] | undefined>,
   ): void {
+    // HTTP statuses end at 599 (Fastify refuses more, Node would send up to 999 as they are):
+    // an upstream failure like any other, answered 502 by onResponseError.
+    if (statusCode > 599) return void controller.abort(new Error(`the upstream answered with an invalid status (${statusCode})`))
     this.hooks.settled(this.request, null)
     this.#status = statusCode
     this.#headers = this.hooks.responseHeaders(headers)
@@ -145,7 +147,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.#chunks = []
       return
     }
-    this.#stream(controller)
+    this.#stream()
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -203,7 +205,7 @@ class Exchange implements Dispatcher.DispatchHandler {
    * request: Fastify runs onResponse hooks when the response finishes, hijacked or not. (For an
    * answer cut short by either side, hijacked or not, it runs none: `hooks.cutShort` logs it.)
    */
-  #stream(controller: Dispatcher.DispatchController): void {
+  #stream(): void {
     const reply = this.reply
     const res = reply.raw
     const headers = reply.getHeaders() as Record<string, string | string[]>
@@ -215,25 +217,15 @@ class Exchange implements Dispatcher.DispatchHandler {
     const upstreamCookies = this.#headers!['set-cookie'] as string | string[] | undefined
     if (ownCookies !== undefined && upstreamCookies !== undefined) headers['set-cookie'] = [ownCookies, upstreamCookies].flat()
     if (!this.request.raw.complete) headers['connection'] = 'close'
-    try {
-      // Node takes any three-digit status; HTTP (and Fastify, on the buffered path) only up to 599.
-      if (this.#status > 599) throw new RangeError(`status ${this.#status}`)
-      res.writeHead(this.#status, headers)
-    } catch (err) {
-      controller.abort(new Error(CLIENT_GONE))
-      return void reply.send(new GatewayError('upstream_unavailable', 'the upstream answered with an invalid status or header', { cause: err }))
-    }
+    // Should writeHead throw, undici hands the error to onResponseError: a 502, nothing sent yet.
+    res.writeHead(this.#status, headers)
     reply.hijack()
     this.#streaming = true
   }
 
   #send(payload: Buffer | undefined): void {
     const reply = this.reply
-    try {
-      reply.code(this.#status)
-    } catch (err) {
-      return void reply.send(new GatewayError('upstream_unavailable', 'the upstream answered with an invalid status', { cause: err }))
-    }
+    reply.code(this.#status)
     reply.headers(this.#headers as Record<string, string | string[]>)
     // Node would keep reading a request body the upstream did not wait for, to reuse the
     // connection; closing it is cheaper and cannot desynchronise the client.

@@ -43,17 +43,9 @@ export interface ForwardFacts {
  * as a new object: the client's own stay as they arrived, for logs and error pages.
  */
 export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<string, unknown>, f: ForwardFacts): Record<string, unknown> {
-  const headers: Record<string, unknown> = {}
-  // Connection-specific fields describe the client's hop only (RFC 9110 §7.6.1), and so do
-  // the fields its Connection header names; undici also refuses some of them outright.
-  // Dropped before our own fields are set, so a client cannot name those away.
-  const connection = client['connection']
-  const named = typeof connection === 'string' && !PLAIN_CONNECTION.has(connection) ? connectionTokens(connection) : null
-  for (const name in client) {
-    if (HOP_BY_HOP.has(name) || name === 'proxy-authorization' || name === 'expect') continue
-    if (named !== null && named.includes(name)) continue
-    headers[name] = client[name]
-  }
+  // The client's hop-by-hop fields go no further (undici also refuses some of them outright);
+  // dropped before our own fields are set, so a client cannot name those away.
+  const headers = endToEnd(client, CLIENT_HOP_ONLY)
   headers['host'] = f.upstreamHost
   if (!f.forwardAuthorization && headers['authorization'] !== undefined) delete headers['authorization']
   const cookie = headers['cookie']
@@ -85,12 +77,26 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<stri
 /** The Connection values nearly every message carries; they name no other field. */
 const PLAIN_CONNECTION = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close'])
 
-function connectionTokens(value: string): string[] {
-  return value.toLowerCase().split(',').map((s) => s.trim())
-}
-
 /** RFC 9110 §7.6.1 connection-specific fields; they describe one hop and never travel on. */
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'])
+
+/** A client's fields meant for the gateway itself: its proxy credentials, its expectation of a 100. */
+const CLIENT_HOP_ONLY = new Set(['proxy-authorization', 'expect'])
+
+/**
+ * A copy of `headers` without the connection-specific fields (RFC 9110 §7.6.1): the
+ * hop-by-hop ones, those the message's own Connection header names, and `drop`.
+ */
+function endToEnd(headers: Record<string, unknown>, drop?: ReadonlySet<string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  const connection = headers['connection']
+  const named = typeof connection === 'string' && !PLAIN_CONNECTION.has(connection) ? connection.toLowerCase().split(',').map((s) => s.trim()) : null
+  for (const name in headers) {
+    if (HOP_BY_HOP.has(name) || drop?.has(name) === true || (named !== null && named.includes(name))) continue
+    out[name] = headers[name]
+  }
+  return out
+}
 
 /** How a route maps paths: `prefix` at the gateway is `upstreamPrefix` at the upstream. */
 export interface PathMapping {
@@ -104,13 +110,7 @@ export interface PathMapping {
  * gateway.
  */
 export function downstreamResponseHeaders(headers: Record<string, unknown>, paths?: PathMapping): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  const connection = headers['connection']
-  const named = typeof connection === 'string' && !PLAIN_CONNECTION.has(connection) ? connectionTokens(connection) : []
-  for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || (named.length > 0 && named.includes(name))) continue
-    out[name] = headers[name]
-  }
+  const out = endToEnd(headers)
   const location = out['location']
   if (paths !== undefined && typeof location === 'string') out['location'] = gatewayLocation(location, paths)
   const setCookie = out['set-cookie']

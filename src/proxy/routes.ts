@@ -33,8 +33,8 @@ export interface ProxyContext {
   limiters: Limiters
   /** auth.basePath when auth.signInPage is on: browser navigations needing a sign-in go there. */
   signInPage?: string | null
-  /** Records an answer cut short (Fastify runs no onResponse hook for one): the access log. */
-  cutShort?: (request: FastifyRequest, reply: FastifyReply, by: 'client' | 'upstream') => void
+  /** Counts and logs an answer cut short (Fastify runs no onResponse hook for one). */
+  cutShort: (request: FastifyRequest, reply: FastifyReply, by: 'client' | 'upstream') => void
 }
 
 export async function proxyRoutes(app: FastifyInstance, routes: readonly RouteConfig[], ctx: ProxyContext): Promise<void> {
@@ -119,7 +119,7 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
         if (failure === null) upstreamSeries.observe(performance.now() - request.upstreamStartedAt)
         else upstreamSeries.error(failure)
       },
-      cutShort: ctx.cutShort ?? (() => {}),
+      cutShort: ctx.cutShort,
     },
   )
   // Each config generation owns its upstream connections: closing a retired generation (after

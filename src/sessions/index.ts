@@ -47,7 +47,7 @@ export async function openStore(
   log?: StoreLog,
 ): Promise<SessionStore> {
   const { store, client } = build(config, log, {})
-  if (client !== null && config.store.type !== 'memory') {
+  if (client !== null) {
     await whenReady(client, Math.max(1000, config.store.commandTimeout * 4)).catch(() => {
       log?.warn({}, 'session store: redis not reachable at startup; not ready until the revoked set is loaded')
     })

@@ -76,6 +76,7 @@ t.test('a new instance is not ready until its first sync, then enforces older re
   t.equal(early.status, 503)
   t.match(early.json(), { status: 'not_ready', reason: 'revocation set not yet synchronised' })
   t.equal((await send(c.url, '/healthz')).status, 200)
+  t.match(c.logText(), 'redis not reachable at startup', 'it waited for Redis (bounded), then started and said why it is not ready')
 
   proxy.heal()
   const ms = await ready(c.url)
