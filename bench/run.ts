@@ -130,18 +130,22 @@ async function main(): Promise<void> {
   // next: each case is measured right after its own baseline, and its ratios are taken against
   // that neighbour. CPU time per request of the proxy process (workers included) is reported too.
   type Sample = LoadResult & { cpuUs: number }
+  /** One run of load on `c`, with the CPU time its process (and workers) spent per request. */
+  const loadWithCpu = async (c: Case, connections: number, seconds: number): Promise<Sample> => {
+    const before = cpuTimeMs(c.pid)
+    const r = await runLoad({ url: c.url, connections, seconds, headers: c.headers, tokens: c.tokens })
+    const after = cpuTimeMs(c.pid)
+    return { ...r, cpuUs: before === null || after === null ? Number.NaN : ((after - before) * 1000) / (r.rps * seconds) }
+  }
   const measure = async (c: Case, round: number): Promise<Sample> => {
     // A process idle for a minute has let V8 drop compiled code; the first second of load
     // recompiles it. The bare proxy, measured every other run, would never pay that.
     if (WARMUP > 0) await runLoad({ url: c.url, connections: CONNECTIONS, seconds: WARMUP, headers: c.headers, tokens: c.tokens })
-    const before = cpuTimeMs(c.pid)
-    const r = await runLoad({ url: c.url, connections: CONNECTIONS, seconds: SECONDS, headers: c.headers, tokens: c.tokens })
-    const after = cpuTimeMs(c.pid)
-    const cpuUs = before === null || after === null ? Number.NaN : ((after - before) * 1000) / (r.rps * SECONDS)
+    const r = await loadWithCpu(c, CONNECTIONS, SECONDS)
     console.log(
-      `round ${round} ${c.name.padEnd(11)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  ${cpuUs.toFixed(0)} µs CPU/req  non-2xx ${r.non2xx}  errors ${r.errors}`,
+      `round ${round} ${c.name.padEnd(11)} ${r.rps.toFixed(0).padStart(6)} req/s  p50 ${r.p50ms.toFixed(2)} ms  p99 ${r.p99ms.toFixed(2)} ms  ${r.cpuUs.toFixed(0)} µs CPU/req  non-2xx ${r.non2xx}  errors ${r.errors}`,
     )
-    return { ...r, cpuUs }
+    return r
   }
   const isBaseline = (c: Case) => c.name === 'bare' || c.baseline === c.name
   const samples = new Map<string, Array<{ own: Sample; base: Sample }>>(cases.map((c) => [c.name, []]))
@@ -184,18 +188,12 @@ async function main(): Promise<void> {
   type Pair = { own: Sample; base: Sample }
   const side = new Map<string, Pair[]>()
   const half = Math.max(1, Math.round(CONNECTIONS / 2))
-  const loadWithCpu = async (c: Case, seconds: number): Promise<Sample> => {
-    const before = cpuTimeMs(c.pid)
-    const r = await runLoad({ url: c.url, connections: half, seconds, headers: c.headers, tokens: c.tokens })
-    const after = cpuTimeMs(c.pid)
-    return { ...r, cpuUs: before === null || after === null ? Number.NaN : ((after - before) * 1000) / (r.rps * seconds) }
-  }
   for (let round = 1; round <= SIDE_ROUNDS; round++) {
     for (const c of cases) {
       if (isBaseline(c) || c.sequentialOnly) continue
       const base = cases.find((b) => b.name === (c.baseline ?? 'bare'))!
-      if (round === 1 && WARMUP > 0) await Promise.all([loadWithCpu(base, WARMUP), loadWithCpu(c, WARMUP)])
-      const [b, own] = await Promise.all([loadWithCpu(base, SECONDS), loadWithCpu(c, SECONDS)])
+      if (round === 1 && WARMUP > 0) await Promise.all([loadWithCpu(base, half, WARMUP), loadWithCpu(c, half, WARMUP)])
+      const [b, own] = await Promise.all([loadWithCpu(base, half, SECONDS), loadWithCpu(c, half, SECONDS)])
       console.log(
         `side ${round} ${c.name.padEnd(11)} ${own.rps.toFixed(0).padStart(6)} req/s (${base.name} ${b.rps.toFixed(0)})  p99 ${own.p99ms.toFixed(2)} ms (${b.p99ms.toFixed(2)})  ${own.cpuUs.toFixed(0)} µs CPU/req (${b.cpuUs.toFixed(0)})  non-2xx ${own.non2xx}  errors ${own.errors}`,
       )
