@@ -41,19 +41,29 @@ export interface ForwardFacts {
 /**
  * Builds the headers sent upstream from the client's (already stripped of identity headers),
  * as a new object: the client's own stay as they arrived, for logs and error pages.
+ *
+ * What must not travel is left out while copying rather than deleted afterwards: `delete` on
+ * a fresh object turns it into a slow dictionary, and every protected request carries an
+ * Authorization header to leave out.
  */
 export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<string, unknown>, f: ForwardFacts): Record<string, unknown> {
   // The client's hop-by-hop fields go no further (undici also refuses some of them outright);
-  // dropped before our own fields are set, so a client cannot name those away.
-  const headers = endToEnd(client, CLIENT_HOP_ONLY)
-  headers['host'] = f.upstreamHost
-  if (!f.forwardAuthorization && headers['authorization'] !== undefined) delete headers['authorization']
-  const cookie = headers['cookie']
-  if (typeof cookie === 'string') {
-    const kept = withoutGatewayCookies(cookie)
-    if (kept === undefined) delete headers['cookie']
-    else headers['cookie'] = kept
+  // dropped before our own fields are set, so a client cannot name those away. Without a
+  // trusted proxy in front, whatever the client claims about its address, host or scheme is
+  // not passed on as fact (and neither is RFC 7239 `Forwarded`).
+  const drop = CLIENT_DROPS[(f.forwardAuthorization ? 1 : 0) + (f.trustProxy ? 2 : 0)]!
+  const named = connectionNamed(client)
+  const headers: Record<string, unknown> = {}
+  for (const name in client) {
+    if (drop.has(name) || (named !== null && named.includes(name))) continue
+    if (name === 'cookie') {
+      const kept = withoutGatewayCookies(String(client[name]))
+      if (kept !== undefined) headers[name] = kept
+      continue
+    }
+    headers[name] = client[name]
   }
+  headers['host'] = f.upstreamHost
   if (f.identity) {
     headers['x-user-id'] = f.identity.sub
     headers['x-user-roles'] = f.identity.roles.join(',')
@@ -61,14 +71,8 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<stri
   }
   const prior = headers['x-forwarded-for']
   const peer = f.peer ?? ''
-  // Without a trusted proxy in front, whatever the client claims about its address, host or
-  // scheme is not passed on as fact (and neither is RFC 7239 `Forwarded`).
   headers['x-forwarded-for'] = f.trustProxy && typeof prior === 'string' && prior !== '' ? `${prior}, ${peer}` : peer
-  if (!f.trustProxy && headers['forwarded'] !== undefined) delete headers['forwarded']
-  if (!f.trustProxy || headers['x-forwarded-host'] === undefined) {
-    if (f.host === undefined) delete headers['x-forwarded-host']
-    else headers['x-forwarded-host'] = f.host
-  }
+  if (f.host !== undefined && headers['x-forwarded-host'] === undefined) headers['x-forwarded-host'] = f.host
   headers['x-forwarded-proto'] = f.protocol
   headers['x-request-id'] = f.requestId
   return headers
@@ -78,21 +82,43 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<stri
 const PLAIN_CONNECTION = new Set(['keep-alive', 'close', 'Keep-Alive', 'Close'])
 
 /** RFC 9110 §7.6.1 connection-specific fields; they describe one hop and never travel on. */
-const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer'])
+const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer']
 
-/** A client's fields meant for the gateway itself: its proxy credentials, its expectation of a 100. */
-const CLIENT_HOP_ONLY = new Set(['proxy-authorization', 'expect'])
+/**
+ * What a client sends that never goes upstream, indexed by forwardAuthorization + 2 × trustProxy:
+ * the hop-by-hop fields, its fields meant for the gateway itself (proxy credentials, an
+ * expectation of a 100), its bearer token unless the route forwards it, and `Forwarded` and
+ * `X-Forwarded-Host` unless a trusted proxy wrote them.
+ */
+const CLIENT_DROPS = [false, true].flatMap((trustProxy) =>
+  [false, true].map(
+    (forwardAuthorization) =>
+      new Set([
+        ...HOP_BY_HOP,
+        'proxy-authorization',
+        'expect',
+        ...(forwardAuthorization ? [] : ['authorization']),
+        ...(trustProxy ? [] : ['forwarded', 'x-forwarded-host']),
+      ]),
+  ),
+)
+const HOP_BY_HOP_SET = new Set(HOP_BY_HOP)
+
+/** The fields a message's own Connection header names (RFC 9110 §7.6.1), or null for none. */
+function connectionNamed(headers: Record<string, unknown>): string[] | null {
+  const connection = headers['connection']
+  return typeof connection === 'string' && !PLAIN_CONNECTION.has(connection) ? connection.toLowerCase().split(',').map((s) => s.trim()) : null
+}
 
 /**
  * A copy of `headers` without the connection-specific fields (RFC 9110 §7.6.1): the
- * hop-by-hop ones, those the message's own Connection header names, and `drop`.
+ * hop-by-hop ones and those the message's own Connection header names.
  */
-function endToEnd(headers: Record<string, unknown>, drop?: ReadonlySet<string>): Record<string, unknown> {
+function endToEnd(headers: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  const connection = headers['connection']
-  const named = typeof connection === 'string' && !PLAIN_CONNECTION.has(connection) ? connection.toLowerCase().split(',').map((s) => s.trim()) : null
+  const named = connectionNamed(headers)
   for (const name in headers) {
-    if (HOP_BY_HOP.has(name) || drop?.has(name) === true || (named !== null && named.includes(name))) continue
+    if (HOP_BY_HOP_SET.has(name) || (named !== null && named.includes(name))) continue
     out[name] = headers[name]
   }
   return out
