@@ -56,7 +56,11 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   const now = opts.now ?? Date.now
   const toleranceSec = Math.ceil(opts.clockTolerance / 1000)
   const maxLifetimeSec = Math.ceil(maxLifetime / 1000)
-  const cache = opts.cacheSize === 0 ? null : new LRUCache<string, AccessClaims>({ max: opts.cacheSize ?? 10_000 })
+  const cache = opts.cacheSize === 0 ? null : new LRUCache<string, CacheEntry>({ max: opts.cacheSize ?? 10_000 })
+  const lookup = (token: string): AccessClaims | undefined => {
+    const entry = cache?.get(cacheKey(token))
+    return entry !== undefined && entry.token === token ? entry.claims : undefined
+  }
 
   // Keys are looked up by `kid` among the configured ones only. Key material named in the
   // header (`jwk`, `jku`, `x5u`, `x5c`) is never consulted: trusting it lets anyone sign
@@ -78,7 +82,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   const failures = opts.failures
   const verify = async function verify(token: string, client?: string): Promise<AccessClaims> {
     const nowSec = Math.floor(now() / 1000)
-    const hit = cache?.get(token)
+    const hit = lookup(token)
     if (hit) {
       checkTimes(hit, nowSec, toleranceSec)
       return hit
@@ -96,7 +100,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     return verifyUncached(token, nowSec)
   }
   const cached = (token: string): AccessClaims | undefined => {
-    const hit = cache?.get(token)
+    const hit = lookup(token)
     if (!hit) return undefined
     const nowSec = Math.floor(now() / 1000)
     if (hit.exp <= nowSec - toleranceSec || (typeof hit.nbf === 'number' && hit.nbf > nowSec + toleranceSec)) return undefined
@@ -119,9 +123,26 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     const claims = checkShape(payload, maxLifetimeSec)
     // exp − iat alone would let a token dated in the future live longer than any we issue.
     if (claims.iat > nowSec + toleranceSec) throw new GatewayError('invalid_token', 'token issued in the future')
-    cache?.set(token, claims)
+    cache?.set(cacheKey(token), { token, claims })
     return claims
   }
+}
+
+interface CacheEntry {
+  readonly token: string
+  readonly claims: AccessClaims
+}
+
+const CACHE_KEY_LENGTH = 32
+/**
+ * The verified-token cache is keyed by a token's last 32 characters (the end of its
+ * signature), and a hit still compares the whole token. Hashing a whole token as a Map key
+ * cost about 0.75 µs per request for a 400-character ES256 token (V8 hashes every character
+ * of a fresh string), three times the suffix lookup and comparison. A forged token sharing a
+ * cached token's suffix finds an entry that is not its own, and is verified like any other.
+ */
+function cacheKey(token: string): string {
+  return token.length > CACHE_KEY_LENGTH ? token.slice(-CACHE_KEY_LENGTH) : token
 }
 
 function checkShape(payload: JWTPayload, maxLifetimeSec: number): AccessClaims {

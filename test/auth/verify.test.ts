@@ -124,7 +124,10 @@ t.test('a forged token is never served from the cache', async (t) => {
   await verify(good)
   const [h, p, s] = good.split('.') as [string, string, string]
   const forged = `${h}.${b64({ ...JSON.parse(Buffer.from(p, 'base64url').toString()), roles: ['admin'] })}.${s}`
+  // It ends like the cached token (the cache is keyed by that end): the whole token must match too.
+  t.equal(verify.cached(forged), undefined, 'not a synchronous hit')
   t.equal(await codeOf(verify(forged)), 'invalid_token')
+  t.equal(verify.cached(good)?.sub, 'u-alice', 'the genuine token is still cached')
 })
 
 for (const alg of ['EdDSA', 'RS256', 'HS256'] as const) {
