@@ -2,7 +2,6 @@
  * buildGateway(config, deps) → a ready-to-use Fastify instance for one config generation.
  * It never listens: main.ts (or a test) decides where requests come from.
  */
-import fastifyCookie from '@fastify/cookie'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerFactory } from 'fastify'
 import type { Logger } from 'pino'
 import type { Authenticated, Authenticator } from './auth/authenticate.js'
@@ -93,7 +92,6 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
 
   app.decorateRequest('auth', null)
   app.decorateRequest('routeName', '')
-  await app.register(fastifyCookie)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
 

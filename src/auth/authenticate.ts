@@ -2,6 +2,7 @@
  * Authentication of a request by access token: bearer header first, else the access cookie.
  * Used by every proxied route with `auth: required|optional` and by the session endpoints.
  */
+import { fastifyCookie } from '@fastify/cookie'
 import type { FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
 import type { RevocationCheck } from '../revocation/check.js'
@@ -33,7 +34,9 @@ export function presentedToken(request: FastifyRequest, accessCookie: string): {
     if (header[6] !== ' ' || token === '') throw new GatewayError('invalid_token', 'malformed bearer credentials')
     return { token, viaCookie: false }
   }
-  const cookie = request.cookies?.[accessCookie]
+  // Parsed here rather than by the cookie plugin, which only the session endpoints register.
+  const cookies = request.headers.cookie
+  const cookie = cookies === undefined ? undefined : fastifyCookie.parse(cookies)[accessCookie]
   return cookie ? { token: cookie, viaCookie: true } : null
 }
 

@@ -2,6 +2,7 @@
  * The session endpoints under `auth.basePath` (SPEC.md "HTTP endpoints owned by the gateway").
  * Each endpoint lives in its own file under ./endpoints; this file wires shared state.
  */
+import fastifyCookie from '@fastify/cookie'
 import type { FastifyInstance } from 'fastify'
 import type { GatewayDeps } from '../app.js'
 import type { GatewayConfig } from '../config/schema.js'
@@ -60,6 +61,9 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
       return ended
     },
   }
+  // Only the session endpoints set cookies: on proxied routes the cookie plugin's hooks (a
+  // parse, a Map and an onSend hook on every request) would be paid for nothing.
+  await app.register(fastifyCookie)
   // Credentials come as JSON only: the form-friendly types a cross-site <form> can send without
   // a CORS preflight (text/plain, urlencoded, multipart) get 415 here.
   app.removeContentTypeParser('text/plain')

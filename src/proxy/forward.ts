@@ -210,8 +210,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     const res = reply.raw
     const headers = reply.getHeaders() as Record<string, string | string[]>
     // Cookies the gateway set itself (reply.header) are added to the upstream's, as
-    // reply.headers() does on the buffered path. (reply.setCookie() would be lost: it is
-    // written by an onSend hook, which a hijacked reply skips; no proxied route uses it.)
+    // reply.headers() does on the buffered path. (The cookie plugin, whose setCookie() is
+    // written by an onSend hook that a hijacked reply skips, serves the session endpoints only.)
     const ownCookies = headers['set-cookie']
     Object.assign(headers, this.#headers)
     const upstreamCookies = this.#headers!['set-cookie'] as string | string[] | undefined
