@@ -55,6 +55,9 @@ async function main(): Promise<void> {
 
   const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
   const bare = await startProcess('node', [join(root, 'bench/bare-proxy.mjs'), upstream.url], children)
+  // A second, identical bare proxy: its ratios to the first show how far two identical
+  // processes read apart on this machine (an A/A control), next to every other row.
+  const bareAgain = await startProcess('node', [join(root, 'bench/bare-proxy.mjs'), upstream.url], children)
 
   const gateways = new Map<Alg, { url: string; pid: number; key: string }>()
   for (const alg of ['ES256', 'EdDSA', 'RS256', 'HS256'] as const) {
@@ -84,6 +87,12 @@ async function main(): Promise<void> {
   const esBearer = await bearer('ES256')
   const all: Case[] = [
     { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', url: `${bare.url}/api/x`, pid: bare.pid },
+    {
+      name: 'bare-again',
+      description: 'a second bare proxy process (A/A control: the same program, so any ratio other than 1.00× is noise)',
+      url: `${bareAgain.url}/api/x`,
+      pid: bareAgain.pid,
+    },
     { name: 'public', description: 'gateway, `auth: none` route', url: `${es.url}/public/x`, pid: es.pid },
     { name: 'es256', description: 'gateway, protected, ES256, cached revocation', url: `${es.url}/api/x`, pid: es.pid, headers: await bearer('ES256') },
     { name: 'public-nolog', description: 'gateway, `auth: none` route, no access log', url: `${quiet.url}/public/x`, pid: quiet.pid },
@@ -159,6 +168,13 @@ async function main(): Promise<void> {
   }
 
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+  /** A median ratio with the range of the middle half of the rounds (nearest rank), e.g. `0.98× (0.91–1.04)`. */
+  const ratioCell = (xs: number[]) => {
+    const sorted = [...xs].sort((a, b) => a - b)
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
+    const m = `${median(xs).toFixed(2)}×`
+    return sorted.length < 3 ? m : `${m} (${at(0.25).toFixed(2)}–${at(0.75).toFixed(2)})`
+  }
   const rows = cases.map((c) => {
     const ss = samples.get(c.name)!
     return {
@@ -167,10 +183,10 @@ async function main(): Promise<void> {
       rps: median(ss.map((s) => s.own.rps)),
       p50: median(ss.map((s) => s.own.p50ms)),
       p99: median(ss.map((s) => s.own.p99ms)),
-      ratio: median(ss.map((s) => s.own.rps / s.base.rps)),
-      p99ratio: median(ss.map((s) => s.own.p99ms / s.base.p99ms)),
+      ratio: ratioCell(ss.map((s) => s.own.rps / s.base.rps)),
+      p99ratio: ratioCell(ss.map((s) => s.own.p99ms / s.base.p99ms)),
       cpu: median(ss.map((s) => s.own.cpuUs)),
-      cpuRatio: median(ss.map((s) => s.own.cpuUs / s.base.cpuUs)),
+      cpuRatio: ratioCell(ss.map((s) => s.own.cpuUs / s.base.cpuUs)),
       failures: ss.reduce((n, s) => n + s.own.non2xx + s.own.errors, 0),
     }
   })
@@ -179,7 +195,7 @@ async function main(): Promise<void> {
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...rows.map(
       (r) =>
-        `| ${r.description} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.ratio.toFixed(2)}× | ${r.p99ratio.toFixed(2)}× | ${r.cpu.toFixed(0)} | ${r.cpuRatio.toFixed(2)}× | ${r.failures} |`,
+        `| ${r.description} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(2)} | ${r.p99.toFixed(2)} | ${r.ratio} | ${r.p99ratio} | ${r.cpu.toFixed(0)} | ${r.cpuRatio} | ${r.failures} |`,
     ),
   ].join('\n')
   console.log('\n' + table)
@@ -202,15 +218,15 @@ async function main(): Promise<void> {
   }
   const sideRows = [...side].map(([name, ps]) => ({
     description: cases.find((c) => c.name === name)!.description,
-    ratio: median(ps.map((p) => p.own.rps / p.base.rps)),
-    p99ratio: median(ps.map((p) => p.own.p99ms / p.base.p99ms)),
-    cpuRatio: median(ps.map((p) => p.own.cpuUs / p.base.cpuUs)),
+    ratio: ratioCell(ps.map((p) => p.own.rps / p.base.rps)),
+    p99ratio: ratioCell(ps.map((p) => p.own.p99ms / p.base.p99ms)),
+    cpuRatio: ratioCell(ps.map((p) => p.own.cpuUs / p.base.cpuUs)),
     failures: ps.reduce((n, p) => n + p.own.non2xx + p.own.errors, 0),
   }))
   const sideTable = [
     '| case | CPU µs/req vs its baseline | req/s vs its baseline | p99 vs its baseline | non-2xx + errors |',
     '| --- | ---: | ---: | ---: | ---: |',
-    ...sideRows.map((r) => `| ${r.description} | ${r.cpuRatio.toFixed(2)}× | ${r.ratio.toFixed(2)}× | ${r.p99ratio.toFixed(2)}× | ${r.failures} |`),
+    ...sideRows.map((r) => `| ${r.description} | ${r.cpuRatio} | ${r.ratio} | ${r.p99ratio} | ${r.failures} |`),
   ].join('\n')
   if (sideRows.length > 0) console.log('\n' + sideTable)
   if (!process.env['BENCH_NO_WRITE']) {
@@ -221,7 +237,7 @@ async function main(): Promise<void> {
         '## Proxied requests: gateway vs bare proxy',
         '',
         machineFacts(),
-        `Load: ${loadGenerator()}, ${CONNECTIONS} connections, ${SECONDS} s per case, ${ROUNDS} rounds; in each round every case runs right after a run of its baseline, and its ratios are taken against that run; medians over rounds (a baseline row: the median of all its runs). CPU µs/req: user + system CPU time of the proxy process (and its workers) during the case, from /proc, over the requests served; lower is better.`,
+        `Load: ${loadGenerator()}, ${CONNECTIONS} connections, ${SECONDS} s per case, ${ROUNDS} rounds; in each round every case runs right after a run of its baseline, and its ratios are taken against that run; medians over rounds, with the range of the middle half of the rounds in brackets (a baseline row: the median of all its runs). CPU µs/req: user + system CPU time of the proxy process (and its workers) during the case, from /proc, over the requests served; lower is better.`,
         'Command: `npm run bench`.',
         '',
         table,
@@ -229,7 +245,7 @@ async function main(): Promise<void> {
           ? []
           : [
               '',
-              `**Side by side.** Each case and its baseline loaded at the same time, ${half} connections each, ${SECONDS} s, ${SIDE_ROUNDS} rounds, medians of the ratios within each round. Whatever slows this shared machine down slows both alike, so the CPU time per request is the steadiest comparison here; requests/s also depend on how the kernel shares the two cores between the two processes.`,
+              `**Side by side.** Each case and its baseline loaded at the same time, ${half} connections each, ${SECONDS} s, ${SIDE_ROUNDS} rounds, medians of the ratios within each round (middle half of the rounds in brackets). Whatever slows this shared machine down slows both alike, so the CPU time per request is the steadiest comparison here; requests/s also depend on how the kernel shares the two cores between the two processes.`,
               '',
               sideTable,
             ]),
