@@ -23,7 +23,7 @@ import { join } from 'node:path'
 import { generatePem } from '../src/cli/keys-generate.js'
 import { loadGenerator, runLoad, type LoadResult } from './load.js'
 import { machineFacts, writeSection } from './report.js'
-import { cpuTimeMs, gatewayConfig, mintTokens, startProcess, startRedisServer, type Alg } from './setup.js'
+import { cpuTimeMs, gatewayConfig, mintTokens, startProcess, startRedisServer, type Alg, type GatewayExtras } from './setup.js'
 
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 5)
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 5)
@@ -32,18 +32,26 @@ const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 1)
 const ONLY = process.env['BENCH_ONLY']?.split(',')
 const SIDE_ROUNDS = Number(process.env['BENCH_SIDE_ROUNDS'] ?? 5)
 
-interface Case {
+interface CaseSpec {
   name: string
   description: string
+  path: string
+  /** Starts the process serving this case (null: it cannot run on this machine). */
+  serve(): Promise<{ url: string; pid: number } | null>
+  headers?(): Promise<Record<string, string>>
+  tokens?(): Promise<string[]>
+  /** The case its ratios are taken against (default: bare). */
+  baseline?: string
+  /** Left out of the side-by-side runs (worker processes would take a bigger share of the cores). */
+  sequentialOnly?: boolean
+}
+
+interface Case extends Omit<CaseSpec, 'headers' | 'tokens'> {
   url: string
   /** The process serving it (with its workers): its CPU time per request is reported. */
   pid: number
   headers?: Record<string, string>
   tokens?: string[]
-  /** The case its ratios are taken against (default: bare). */
-  baseline?: string
-  /** Left out of the side-by-side runs (worker processes would take a bigger share of the cores). */
-  sequentialOnly?: boolean
 }
 
 async function main(): Promise<void> {
@@ -54,86 +62,96 @@ async function main(): Promise<void> {
   process.on('exit', () => children.forEach((c) => c.kill()))
 
   const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
-  const bare = await startProcess('node', [join(root, 'bench/bare-proxy.mjs'), upstream.url], children)
-  // A second, identical bare proxy: its ratios to the first show how far two identical
-  // processes read apart on this machine (an A/A control), next to every other row.
-  const bareAgain = await startProcess('node', [join(root, 'bench/bare-proxy.mjs'), upstream.url], children)
-
-  const gateways = new Map<Alg, { url: string; pid: number; key: string }>()
-  for (const alg of ['ES256', 'EdDSA', 'RS256', 'HS256'] as const) {
-    const key = alg === 'HS256' ? 'bench-secret-'.padEnd(48, 'x') : generatePem(alg)
-    const file = join(dir, `${alg}.yaml`)
-    writeFileSync(file, gatewayConfig(alg, key, dir, upstream.url))
-    const gw = await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children)
-    gateways.set(alg, { ...gw, key })
+  const bareProxy = () => startProcess('node', [join(root, 'bench/bare-proxy.mjs'), upstream.url], children)
+  const keys = new Map<Alg, string>(
+    (['ES256', 'EdDSA', 'RS256', 'HS256'] as const).map((alg) => [alg, alg === 'HS256' ? 'bench-secret-'.padEnd(48, 'x') : generatePem(alg)]),
+  )
+  let configs = 0
+  const gateway = (alg: Alg, extras: GatewayExtras = {}) => {
+    const file = join(dir, `gateway-${configs++}.yaml`)
+    writeFileSync(file, gatewayConfig(alg, keys.get(alg)!, dir, upstream.url, extras))
+    return startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children)
   }
-  // The same ES256 gateway without its per-request access log line, to show what logging costs.
-  const quietFile = join(dir, 'ES256-quiet.yaml')
-  writeFileSync(quietFile, gatewayConfig('ES256', gateways.get('ES256')!.key, dir, upstream.url, { accessLog: false }))
-  const quiet = await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', quietFile], children)
-  // 1 vs 2 worker processes; more than one needs a shared store, so both use Redis.
-  const redisUrl = await startRedisServer(children)
-  const workerGateways = new Map<number, { url: string; pid: number }>()
-  if (redisUrl) {
-    for (const workers of [1, 2]) {
-      const file = join(dir, `ES256-redis-${workers}.yaml`)
-      writeFileSync(file, gatewayConfig('ES256', gateways.get('ES256')!.key, dir, upstream.url, { workers, redisUrl }))
-      workerGateways.set(workers, await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children))
-    }
-  }
+  const bearer = async (alg: Alg) => ({ authorization: `Bearer ${(await mintTokens(alg, keys.get(alg)!, 1))[0]}` })
+  // 1 vs 2 worker processes need a shared store: Redis, when redis-server is installed.
+  let redisUrl: string | null | undefined
+  const redis = async () => (redisUrl === undefined ? (redisUrl = await startRedisServer(children)) : redisUrl)
 
-  const bearer = async (alg: Alg) => ({ authorization: `Bearer ${(await mintTokens(alg, gateways.get(alg)!.key, 1))[0]}` })
-  const es = gateways.get('ES256')!
-  const esBearer = await bearer('ES256')
-  const all: Case[] = [
-    { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', url: `${bare.url}/api/x`, pid: bare.pid },
+  // Every case has a process of its own, baselines included, serving that one workload: a
+  // process's figures depend on what it served before (V8 optimises for what it has seen),
+  // and one that also served 128 KiB answers or a stream of never-seen tokens read up to ~10%
+  // more CPU per small request afterwards. The same treatment for both sides keeps each
+  // comparison like with like.
+  const specs: CaseSpec[] = [
+    { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', path: '/api/x', serve: bareProxy },
     {
       name: 'bare-again',
       description: 'a second bare proxy process (A/A control: the same program, so any ratio other than 1.00× is noise)',
-      url: `${bareAgain.url}/api/x`,
-      pid: bareAgain.pid,
+      path: '/api/x',
+      serve: bareProxy,
     },
-    { name: 'public', description: 'gateway, `auth: none` route', url: `${es.url}/public/x`, pid: es.pid },
-    { name: 'es256', description: 'gateway, protected, ES256, cached revocation', url: `${es.url}/api/x`, pid: es.pid, headers: await bearer('ES256') },
-    { name: 'public-nolog', description: 'gateway, `auth: none` route, no access log', url: `${quiet.url}/public/x`, pid: quiet.pid },
-    { name: 'es256-nolog', description: 'gateway, protected, ES256, no access log', url: `${quiet.url}/api/x`, pid: quiet.pid, headers: await bearer('ES256') },
-    { name: 'eddsa', description: 'gateway, protected, EdDSA', url: `${gateways.get('EdDSA')!.url}/api/x`, pid: gateways.get('EdDSA')!.pid, headers: await bearer('EdDSA') },
-    { name: 'rs256', description: 'gateway, protected, RS256', url: `${gateways.get('RS256')!.url}/api/x`, pid: gateways.get('RS256')!.pid, headers: await bearer('RS256') },
-    { name: 'hs256', description: 'gateway, protected, HS256', url: `${gateways.get('HS256')!.url}/api/x`, pid: gateways.get('HS256')!.pid, headers: await bearer('HS256') },
-    ...[...workerGateways].map(([workers, { url, pid }]) => ({
+    { name: 'public', description: 'gateway, `auth: none` route', path: '/public/x', serve: () => gateway('ES256') },
+    { name: 'es256', description: 'gateway, protected, ES256, cached revocation', path: '/api/x', serve: () => gateway('ES256'), headers: () => bearer('ES256') },
+    { name: 'public-nolog', description: 'gateway, `auth: none` route, no access log', path: '/public/x', serve: () => gateway('ES256', { accessLog: false }) },
+    {
+      name: 'es256-nolog',
+      description: 'gateway, protected, ES256, no access log',
+      path: '/api/x',
+      serve: () => gateway('ES256', { accessLog: false }),
+      headers: () => bearer('ES256'),
+    },
+    ...(['EdDSA', 'RS256', 'HS256'] as const).map((alg) => ({
+      name: alg.toLowerCase(),
+      description: `gateway, protected, ${alg}`,
+      path: '/api/x',
+      serve: () => gateway(alg),
+      headers: () => bearer(alg),
+    })),
+    ...[1, 2].map((workers) => ({
       name: `es256-redis-w${workers}`,
       description: `gateway, protected, ES256, Redis store, ${workers} worker${workers > 1 ? 's' : ''}`,
-      url: `${url}/api/x`,
-      pid,
-      headers: esBearer,
+      path: '/api/x',
+      serve: async () => {
+        const url = await redis()
+        return url === null ? null : gateway('ES256', { workers, redisUrl: url })
+      },
+      headers: () => bearer('ES256'),
       sequentialOnly: true,
     })),
-    {
-      name: 'bare-128k',
-      description: 'bare @fastify/http-proxy, 128 KiB response (baseline of the next row)',
-      url: `${bare.url}/api/big`,
-      pid: bare.pid,
-      baseline: 'bare-128k',
-    },
+    { name: 'bare-128k', description: 'bare @fastify/http-proxy, 128 KiB response (baseline of the next row)', path: '/api/big', serve: bareProxy, baseline: 'bare-128k' },
     {
       name: 'es256-128k',
       description: 'gateway, protected, ES256, 128 KiB response (streamed)',
-      url: `${es.url}/api/big`,
-      pid: es.pid,
-      headers: esBearer,
+      path: '/api/big',
+      serve: () => gateway('ES256'),
+      headers: () => bearer('ES256'),
       baseline: 'bare-128k',
     },
     {
       name: 'es256-cold',
       description: 'gateway, protected, ES256, a never-seen token on every request',
-      url: `${es.url}/api/x`,
-      pid: es.pid,
-      tokens: await mintTokens('ES256', es.key, 40_000),
+      path: '/api/x',
+      serve: () => gateway('ES256'),
+      tokens: () => mintTokens('ES256', keys.get('ES256')!, 40_000),
     },
   ]
-  const wanted = (c: Case) => !ONLY || c.name === 'bare' || ONLY.includes(c.name)
+  const wanted = (c: CaseSpec) => !ONLY || c.name === 'bare' || ONLY.includes(c.name)
   // A chosen case brings its own baseline along.
-  const cases = all.filter((c) => wanted(c) || all.some((o) => wanted(o) && o.baseline === c.name))
+  const chosen = specs.filter((c) => wanted(c) || specs.some((o) => wanted(o) && o.baseline === c.name))
+  const cases: Case[] = []
+  for (const spec of chosen) {
+    const { headers, tokens, ...rest } = spec
+    const served = await spec.serve()
+    // A Redis case without redis-server on this machine is left out.
+    if (served === null) continue
+    cases.push({
+      ...rest,
+      url: served.url + spec.path,
+      pid: served.pid,
+      ...(headers ? { headers: await headers() } : {}),
+      ...(tokens ? { tokens: await tokens() } : {}),
+    })
+  }
 
   // Requests/s on a shared 2-core machine swing with whatever else runs, from one minute to the
   // next: each case is measured right after its own baseline, and its ratios are taken against
@@ -173,7 +191,7 @@ async function main(): Promise<void> {
     const sorted = [...xs].sort((a, b) => a - b)
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
     const m = `${median(xs).toFixed(2)}×`
-    return sorted.length < 3 ? m : `${m} (${at(0.25).toFixed(2)}–${at(0.75).toFixed(2)})`
+    return sorted.length < 3 || sorted[0] === sorted.at(-1) ? m : `${m} (${at(0.25).toFixed(2)}–${at(0.75).toFixed(2)})`
   }
   const rows = cases.map((c) => {
     const ss = samples.get(c.name)!
