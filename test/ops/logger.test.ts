@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process'
+import { once } from 'node:events'
 import { Writable } from 'node:stream'
 import t from 'tap'
 import { createLogger } from '../../src/ops/logger.js'
@@ -48,4 +50,23 @@ t.test('every line carries its own ISO time, also when lines share a millisecond
   for (const time of times) t.ok(time >= before && time <= Date.now(), 'a real time')
   t.match(String(lines[0]!['time']), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/)
   t.ok(times[2]! > times[0]!, 'a later line has a later time')
+})
+
+t.test('on stdout, a lone line is written within about a second, with no later line to push it out', async (t) => {
+  // The child logs one line, says so on stderr and stays alive: the line must not wait for its exit.
+  const script = `
+    import { createLogger } from './src/ops/logger.ts'
+    createLogger('info').info('alone')
+    process.stderr.write('logged')
+    setTimeout(() => {}, 10_000)
+  `
+  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => void child.kill())
+  const line = once(child.stdout, 'data') as Promise<[Buffer]>
+  await once(child.stderr, 'data')
+  const logged = performance.now()
+  const [chunk] = await line
+  const waited = performance.now() - logged
+  t.match(JSON.parse(chunk.toString('utf8').trim()), { msg: 'alone' })
+  t.ok(waited < 2500, `written ${Math.round(waited)} ms after it was logged, long before the process ended`)
 })

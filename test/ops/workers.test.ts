@@ -7,6 +7,7 @@ import { writeKey } from '../../src/cli/keys-generate.js'
 import { hashPassword } from '../../src/auth/passwords.js'
 import { buildCli, startProcess } from '../helpers/cli.js'
 import { send } from '../helpers/http.js'
+import { waitFor } from '../helpers/redis-process.js'
 import { startRedis } from '../helpers/redis.js'
 import { startUpstream } from '../helpers/upstream.js'
 
@@ -56,8 +57,10 @@ routes:
   const auth = { authorization: `Bearer ${String(login.json()['accessToken'])}` }
   // A new connection per request: the primary hands connections to the workers in turn.
   for (let i = 0; i < 12; i++) t.equal((await send(gw.url, '/api/x', { headers: auth })).status, 200)
-  const servedBy = new Set(gw.logs().filter((l) => l['route'] === 'api').map((l) => l['pid']))
-  t.equal(servedBy.size, 2, 'both workers served proxied requests')
+  // Workers write their log lines at least once a second (src/ops/logger.ts).
+  const servedBy = () => new Set(gw.logs().filter((l) => l['route'] === 'api').map((l) => l['pid'])).size
+  await waitFor('access lines from both workers', async () => servedBy() === 2, 3000).catch(() => undefined)
+  t.equal(servedBy(), 2, 'both workers served proxied requests')
 
   t.equal((await send(gw.url, '/auth/logout', { method: 'POST', headers: auth })).status, 204)
   await new Promise((r) => setTimeout(r, 200))
