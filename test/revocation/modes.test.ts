@@ -41,6 +41,8 @@ t.test('strict: a session must exist in the store on every request', async (t) =
   const back = await until(() => api(b.url, kept.accessToken), (r) => r.status !== 503, 10_000)
   t.ok(back !== null, 'the store answers again')
   t.equal(codeOf(await api(b.url, kept.accessToken)), 'token_revoked', 'a session lost with the data is refused')
+  // A reconnects on its own schedule: the check above only waited for B.
+  await until(() => send(a.url, '/readyz'), (r) => r.status === 200, 10_000)
   const fresh = await login(b.url)
   t.equal((await api(a.url, fresh.accessToken)).status, 200, 'new sessions work')
 })
