@@ -51,18 +51,11 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<stri
   // dropped before our own fields are set, so a client cannot name those away. Without a
   // trusted proxy in front, whatever the client claims about its address, host or scheme is
   // not passed on as fact (and neither is RFC 7239 `Forwarded`).
-  const drop = CLIENT_DROPS[(f.forwardAuthorization ? 1 : 0) + (f.trustProxy ? 2 : 0)]!
   const named = connectionNamed(client)
-  const headers: Record<string, unknown> = {}
-  for (const name in client) {
-    if (drop.has(name) || (named !== null && named.includes(name))) continue
-    if (name === 'cookie') {
-      const kept = withoutGatewayCookies(String(client[name]))
-      if (kept !== undefined) headers[name] = kept
-      continue
-    }
-    headers[name] = client[name]
-  }
+  const headers = endToEnd(client, CLIENT_DROPS[(f.forwardAuthorization ? 1 : 0) + (f.trustProxy ? 2 : 0)]!, named)
+  const cookie = client['cookie']
+  const kept = typeof cookie === 'string' && named?.includes('cookie') !== true ? withoutGatewayCookies(cookie) : undefined
+  if (kept !== undefined) headers['cookie'] = kept
   headers['host'] = f.upstreamHost
   if (f.identity) {
     headers['x-user-id'] = f.identity.sub
@@ -97,12 +90,14 @@ const CLIENT_DROPS = [false, true].flatMap((trustProxy) =>
         ...HOP_BY_HOP,
         'proxy-authorization',
         'expect',
+        // Copied separately, without the gateway's own cookies.
+        'cookie',
         ...(forwardAuthorization ? [] : ['authorization']),
         ...(trustProxy ? [] : ['forwarded', 'x-forwarded-host']),
       ]),
   ),
 )
-const HOP_BY_HOP_SET = new Set(HOP_BY_HOP)
+const UPSTREAM_DROPS = new Set(HOP_BY_HOP)
 
 /** The fields a message's own Connection header names (RFC 9110 §7.6.1), or null for none. */
 function connectionNamed(headers: Record<string, unknown>): string[] | null {
@@ -111,14 +106,13 @@ function connectionNamed(headers: Record<string, unknown>): string[] | null {
 }
 
 /**
- * A copy of `headers` without the connection-specific fields (RFC 9110 §7.6.1): the
- * hop-by-hop ones and those the message's own Connection header names.
+ * A copy of `headers` without the connection-specific fields (RFC 9110 §7.6.1): those in
+ * `drop` (the hop-by-hop ones among them) and those the message's own Connection header names.
  */
-function endToEnd(headers: Record<string, unknown>): Record<string, unknown> {
+function endToEnd(headers: Record<string, unknown>, drop: ReadonlySet<string>, named = connectionNamed(headers)): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  const named = connectionNamed(headers)
   for (const name in headers) {
-    if (HOP_BY_HOP_SET.has(name) || (named !== null && named.includes(name))) continue
+    if (drop.has(name) || (named !== null && named.includes(name))) continue
     out[name] = headers[name]
   }
   return out
@@ -136,7 +130,7 @@ export interface PathMapping {
  * gateway.
  */
 export function downstreamResponseHeaders(headers: Record<string, unknown>, paths?: PathMapping): Record<string, unknown> {
-  const out = endToEnd(headers)
+  const out = endToEnd(headers, UPSTREAM_DROPS)
   const location = out['location']
   if (paths !== undefined && typeof location === 'string') out['location'] = gatewayLocation(location, paths)
   const setCookie = out['set-cookie']
