@@ -34,9 +34,10 @@ export function presentedToken(request: FastifyRequest, accessCookie: string): {
     if (header[6] !== ' ' || token === '') throw new GatewayError('invalid_token', 'malformed bearer credentials')
     return { token, viaCookie: false }
   }
-  // Parsed here rather than by the cookie plugin, which only the session endpoints register.
-  const cookies = request.headers.cookie
-  const cookie = cookies === undefined ? undefined : fastifyCookie.parse(cookies)[accessCookie]
+  // The cookie plugin parses cookies on the session endpoints only; elsewhere they are parsed here.
+  const cookieHeader = request.headers.cookie
+  const cookie =
+    request.cookies !== undefined ? request.cookies[accessCookie] : cookieHeader === undefined ? undefined : fastifyCookie.parse(cookieHeader)[accessCookie]
   return cookie ? { token: cookie, viaCookie: true } : null
 }
 
