@@ -68,8 +68,8 @@ export async function runStart(configPath: string): Promise<number> {
     process.on('SIGTERM', () => drain('SIGTERM'))
     process.on('SIGINT', () => drain('SIGINT'))
     process.on('message', (message) => message === STOP_MESSAGE && drain('stop from primary'))
-    // The primary is gone (killed): nobody is left to say when to stop.
-    process.on('disconnect', () => drain('primary gone'))
+    // A primary killed outright takes its workers with it: Node's cluster module exits a worker
+    // at once when its IPC channel closes unexpectedly, before any listener here could drain.
   }
   return -1
 }
