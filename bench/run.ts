@@ -1,11 +1,11 @@
 /**
  * `npm run bench`: the gateway against a bare @fastify/http-proxy, measured in the same run.
  *
- * Real processes on loopback: an upstream, the bare proxy (same dependency versions) and one
- * gateway per signing algorithm (built dist/, started with `portcullis start`). Each case runs
- * right after its baseline (A B A C A D …, round after round), so drift on this noisy machine
- * hits both alike, and each figure is reported as the median over rounds of its ratio to the
- * baseline run next to it.
+ * Real processes on loopback: an upstream, and a process per case: the bare proxy (same
+ * dependency versions; a second copy as an A/A control) or a gateway (built dist/, started
+ * with `portcullis start`). Each case runs right after its baseline (A B A C A D …, round
+ * after round), so drift on this noisy machine hits both alike, and each figure is reported as
+ * the median over rounds of its ratio to the baseline run next to it.
  *
  * Then the same cases side by side: the case and its baseline loaded at the same time, half
  * the connections each, so whatever slows the machine down slows both. Their CPU time per
@@ -200,7 +200,7 @@ async function main(): Promise<void> {
   const ratioCell = (xs: number[]) => {
     const sorted = [...xs].sort((a, b) => a - b)
     const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!
-    const m = `${median(xs).toFixed(2)}×`
+    const m = `${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}×`
     return sorted.length < 3 || sorted[0] === sorted.at(-1) ? m : `${m} (${at(0.25).toFixed(2)}–${at(0.75).toFixed(2)})`
   }
   const rows = cases.map((c) => {
