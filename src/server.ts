@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyServerFactory } from 'fastify'
 import type { Logger } from 'pino'
 import { problemOf, PROBLEM_CONTENT_TYPE } from './errors.js'
+import { OpenList } from './open-list.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -45,7 +46,7 @@ interface Slot extends Generation {
   handler: Handler
   /** The never-listening server the generation's plugins attach to (WebSocket upgrades). */
   shadow: Server
-  open: Set<Open>
+  open: OpenList<Open>
   onDrained: (() => void) | null
   /** While waiting for the drain (not yet closing): ends that wait early. */
   cutShort: (() => void) | null
@@ -94,7 +95,7 @@ export class GenerationServer {
       return shadow
     }) as unknown as FastifyServerFactory)
     if (!handler) throw new Error('the generation did not hand over a request handler')
-    const slot: Slot = { id: this.#nextId++, app, active: 0, served: 0, retired: false, handler, shadow, open: new Set(), onDrained: null, cutShort: null, closed: null }
+    const slot: Slot = { id: this.#nextId++, app, active: 0, served: 0, retired: false, handler, shadow, open: new OpenList(), onDrained: null, cutShort: null, closed: null }
     return slot
   }
 
@@ -151,7 +152,7 @@ export class GenerationServer {
     const closing = slot.app.close().catch((err: unknown) => this.#log.warn({ err, generation: slot.id }, 'closing a generation failed'))
     if (slot.active > 0) {
       await this.#drained(slot, Math.min(CLOSE_FRAME_GRACE, drainTimeout))
-      for (const open of slot.open) open.destroy()
+      for (const open of slot.open.streams()) open.destroy()
     }
     await closing
     this.#log.info({ generation: slot.id, served: slot.served, ms: Date.now() - started, cut }, 'generation drained and closed')
@@ -209,10 +210,10 @@ export class GenerationServer {
   #track(slot: Slot, stream: Open): void {
     slot.active++
     slot.served++
-    slot.open.add(stream)
+    const entry = slot.open.add(stream)
     stream.once('close', () => {
       slot.active--
-      slot.open.delete(stream)
+      slot.open.remove(entry)
       if (slot.retired && slot.active === 0 && slot.onDrained) slot.onDrained()
     })
   }
