@@ -1,29 +1,23 @@
-/**
- * The requests and WebSockets a config generation is still serving, so that a drain that
- * times out can close them.
- *
- * A doubly linked list whose removed entries keep no links, rather than a `Set`. A Set that
- * gains and loses an entry per request replaces its hash table every few dozen requests, and
- * V8 leaves each replaced table linked to its successor (for iterators still walking it).
- * Once the current table reaches the old generation (any full collection does that, such
- * as the ones V8 runs when a process goes idle), each dead table keeps the next one, and the
- * responses it held, alive through young-generation collections, so every request's objects
- * are promoted until the next full collection, which starts the chain again. Measured under
- * load after 12 s idle (`--trace-gc-nvp`): about 2 MB promoted per scavenge and 6 ms pauses
- * with the Set, 0.17 MB and 1.9 ms with this list, and the gateway's CPU per request and p99
- * came back to the bare proxy's. An entry taken out here clears its own links, so a dead
- * entry holds nothing newer than itself.
- */
+/** Something a generation serves that a drain past its timeout must close. */
 export interface Closable {
   destroy(): unknown
 }
 
+/** An entry of an OpenList; only the list that made it may take it out. */
 export interface OpenEntry<T extends Closable> {
   readonly stream: T
   prev: OpenEntry<T> | null
   next: OpenEntry<T> | null
 }
 
+/**
+ * The requests and WebSockets a config generation is still serving (src/server.ts).
+ *
+ * A linked list whose removed entries clear their links, not a `Set`: a Set that gains and
+ * loses an entry per request had V8 promote every request's objects out of the young
+ * generation (measured, with a script that shows it: docs/benchmarks.md, "Where a proxied
+ * request's time goes").
+ */
 export class OpenList<T extends Closable> {
   #head: OpenEntry<T> | null = null
 
@@ -35,7 +29,7 @@ export class OpenList<T extends Closable> {
     return entry
   }
 
-  /** Takes `entry` out (once; a second call does nothing) and clears its links. */
+  /** Takes out an entry of this list (a second call does nothing) and clears its links. */
   remove(entry: OpenEntry<T>): void {
     if (entry.prev === null && this.#head !== entry) return
     if (entry.prev) entry.prev.next = entry.next

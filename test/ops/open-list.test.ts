@@ -32,7 +32,7 @@ t.test('an entry taken out keeps no link to the others', async (t) => {
 })
 
 t.test('closing every stream may take entries out while it runs', async (t) => {
-  const list = new OpenList<ReturnType<typeof stream> & { entry?: unknown }>()
+  const list = new OpenList<ReturnType<typeof stream>>()
   const streams = ['a', 'b', 'c'].map(stream)
   const entries = streams.map((s) => list.add(s))
   // As a response's 'close' listener would, synchronously.

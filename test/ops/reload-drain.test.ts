@@ -1,6 +1,6 @@
 import t from 'tap'
 import { writeFile } from 'node:fs/promises'
-import type { Socket } from 'node:net'
+import { connect, type Socket } from 'node:net'
 import WebSocket from 'ws'
 import { hashPassword } from '../../src/auth/passwords.js'
 import { send } from '../helpers/http.js'
@@ -106,6 +106,34 @@ t.test('an old generation lives at most its shutdownTimeout: WebSockets then get
   const line = await closedLog(run, 1)
   t.equal(line['cut'], 1)
   t.ok((await run.logged((l) => l['msg'] === 'drain timeout: closing what this generation still serves'))['open'] === 1)
+})
+
+t.test('a WebSocket client that never answers the close frame is cut off a second later', async (t) => {
+  const up = await startUpstream(t, { websocket: true })
+  const run = await startRunning(t, config(up.url, 'v1', '', '500ms'))
+  // A raw client: it completes the handshake, then reads and never answers anything.
+  const { hostname, port } = new URL(run.gw.url)
+  const socket = connect(Number(port), hostname)
+  t.teardown(() => socket.destroy())
+  let received = Buffer.alloc(0)
+  socket.on('data', (d: Buffer) => (received = Buffer.concat([received, d])))
+  const ended = new Promise<number>((resolve) => socket.once('close', () => resolve(Date.now())))
+  socket.write(
+    'GET /ws/chat HTTP/1.1\r\nHost: gw\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+  )
+  await until(() => received.includes('\r\n\r\n'))
+  t.match(received.toString('latin1'), /^HTTP\/1\.1 101 /)
+  const upgraded = received.indexOf('\r\n\r\n') + 4
+  await writeFile(run.file, config(up.url, 'v2', '', '500ms'))
+  const reloadedAt = Date.now()
+  await run.gw.reload()
+  const after = (await ended) - reloadedAt
+  // The drain timeout (500 ms), then as long again for an answer to the close frame (the grace
+  // is at most 1 s), then the socket is destroyed; the WebSocket library would wait 30 s.
+  t.ok(after >= 900 && after < 2500, `cut off ${after} ms after the reload`)
+  t.equal(received[upgraded], 0x88, 'a close frame came first')
+  t.equal((await closedLog(run, 1))['cut'], 1)
 })
 
 t.test('a request still running at the drain timeout ends with 502, and the old generation closes in bounded time', async (t) => {
