@@ -10,9 +10,8 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generatePem } from '../src/cli/keys-generate.js'
 import { runRaw } from './load.js'
-import { freePort, gatewayConfig, mintTokens, startProcess } from './setup.js'
+import { es256Gateway, freePort } from './setup.js'
 
 interface Profile {
   nodes: Array<{ id: number; callFrame: { functionName: string; url: string } }>
@@ -61,18 +60,14 @@ async function profile(args: string[], path: string, headers: Record<string, str
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'portcullis-cpu-'))
   const children: Array<{ kill(): void }> = []
   process.on('exit', () => children.forEach((c) => c.kill()))
-  const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
-  const key = generatePem('ES256')
-  const config = join(dir, 'gw.yaml')
-  writeFileSync(config, gatewayConfig('ES256', key, dir, upstream.url, { accessLog: process.env['BENCH_ACCESS_LOG'] === 'true' }))
-  const [token] = await mintTokens('ES256', key, 1)
-  const headers = { authorization: `Bearer ${token}` }
+  const { upstream, config, headers } = await es256Gateway(mkdtempSync(join(tmpdir(), 'portcullis-cpu-')), children, {
+    accessLog: process.env['BENCH_ACCESS_LOG'] === 'true',
+  })
 
   // The bare proxy serves /api only: the same path where it can, so /api/big compares like with like.
-  const bare = await profile([join(root, 'bench/bare-proxy.mjs'), upstream.url], PATH.startsWith('/api/') ? PATH : '/api/x', headers)
+  const bare = await profile([join(root, 'bench/bare-proxy.mjs'), upstream], PATH.startsWith('/api/') ? PATH : '/api/x', headers)
   const gw = await profile([join(root, 'dist/cli.js'), 'start', '--config', config], PATH, headers)
   children.forEach((c) => c.kill())
 

@@ -6,12 +6,11 @@
  * functions and packages with the most self time. BENCH_SECONDS (10), BENCH_PATH (/api/x).
  */
 import { spawn } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generatePem } from '../src/cli/keys-generate.js'
 import { runLoad } from './load.js'
-import { freePort, gatewayConfig, mintTokens, startProcess } from './setup.js'
+import { es256Gateway, freePort } from './setup.js'
 
 interface ProfileNode {
   id: number
@@ -32,10 +31,7 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-profile-'))
   const children: Array<{ kill(signal?: NodeJS.Signals): void }> = []
   process.on('exit', () => children.forEach((c) => c.kill()))
-  const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
-  const key = generatePem('ES256')
-  const config = join(dir, 'gw.yaml')
-  writeFileSync(config, gatewayConfig('ES256', key, dir, upstream.url))
+  const { config, headers } = await es256Gateway(dir, children)
 
   const port = await freePort()
   const gw = spawn('node', ['--cpu-prof', `--cpu-prof-dir=${dir}`, join(root, 'dist/cli.js'), 'start', '--config', config], {
@@ -44,8 +40,7 @@ async function main(): Promise<void> {
   })
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 100 && !(await fetch(url + '/readyz').then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100))
-  const [token] = await mintTokens('ES256', key, 1)
-  const result = await runLoad({ url: url + PATH, connections: 50, seconds: SECONDS, headers: { authorization: `Bearer ${token}` } })
+  const result = await runLoad({ url: url + PATH, connections: 50, seconds: SECONDS, headers })
   console.log(`${PATH}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99ms.toFixed(2)} ms`)
   const exited = new Promise((r) => gw.once('exit', r))
   gw.kill('SIGINT')

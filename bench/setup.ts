@@ -5,6 +5,7 @@ import { openSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { SignJWT } from 'jose'
+import { generatePem } from '../src/cli/keys-generate.js'
 
 export type Alg = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
 
@@ -21,16 +22,17 @@ export function freePort(): Promise<number> {
 
 /**
  * Starts a process that serves HTTP on `port` (passed as the last argument and as $PORT) and
- * waits until it answers. Its stdout goes to /dev/null, as a log shipper would take it.
+ * waits until it answers. Its stdout goes to `stdout` (/dev/null, as a log shipper would take it).
  */
 export async function startProcess(
   cmd: string,
   args: string[],
   children: Array<{ kill(): void }>,
   env: Record<string, string> = {},
+  stdout = '/dev/null',
 ): Promise<{ url: string; pid: number }> {
   const port = await freePort()
-  const out = openSync('/dev/null', 'w')
+  const out = openSync(stdout, 'w')
   const child = spawn(cmd, args, { stdio: ['ignore', out, 'inherit'], env: { ...process.env, PORT: String(port), ...env } })
   children.push(child)
   const url = `http://127.0.0.1:${port}`
@@ -74,6 +76,24 @@ ${redisUrl ? `store: { type: redis, url: "${redisUrl}" }\n` : ''}routes:
   - { name: api, prefix: /api, upstream: "${upstream}" }
   - { name: public, prefix: /public, upstream: "${upstream}", auth: none }
 `
+}
+
+/**
+ * What the profiling scripts share: the benchmark upstream, a config file for an ES256 gateway
+ * in front of it (in `dir`) and a bearer header with a valid token for that gateway.
+ */
+export async function es256Gateway(
+  dir: string,
+  children: Array<{ kill(): void }>,
+  extras: GatewayExtras = {},
+): Promise<{ upstream: string; config: string; headers: { authorization: string } }> {
+  const root = new URL('..', import.meta.url).pathname
+  const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
+  const key = generatePem('ES256')
+  const config = join(dir, 'gw.yaml')
+  writeFileSync(config, gatewayConfig('ES256', key, dir, upstream.url, extras))
+  const [token] = await mintTokens('ES256', key, 1)
+  return { upstream: upstream.url, config, headers: { authorization: `Bearer ${token}` } }
 }
 
 /**
