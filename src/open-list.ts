@@ -20,12 +20,19 @@ export interface OpenEntry<T extends Closable> {
  */
 export class OpenList<T extends Closable> {
   #head: OpenEntry<T> | null = null
+  #size = 0
+
+  /** How many are still open. */
+  get size(): number {
+    return this.#size
+  }
 
   /** Adds `stream`; the entry returned is what `remove` takes. */
   add(stream: T): OpenEntry<T> {
     const entry: OpenEntry<T> = { stream, prev: null, next: this.#head }
     if (this.#head) this.#head.prev = entry
     this.#head = entry
+    this.#size++
     return entry
   }
 
@@ -36,6 +43,7 @@ export class OpenList<T extends Closable> {
     else this.#head = entry.next
     if (entry.next) entry.next.prev = entry.prev
     entry.prev = entry.next = null
+    this.#size--
   }
 
   /** The streams still listed, newest first: a copy, so closing them may take entries out. */

@@ -19,8 +19,6 @@ type Handler = (req: IncomingMessage, res: ServerResponse) => void
 export interface Generation {
   readonly id: number
   readonly app: FastifyInstance
-  /** Open requests plus open WebSockets. */
-  active: number
   /** Requests and WebSockets it has taken in all. */
   served: number
   retired: boolean
@@ -46,6 +44,7 @@ interface Slot extends Generation {
   handler: Handler
   /** The never-listening server the generation's plugins attach to (WebSocket upgrades). */
   shadow: Server
+  /** What it still serves: open requests plus open WebSockets. */
   open: OpenList<Open>
   onDrained: (() => void) | null
   /** While waiting for the drain (not yet closing): ends that wait early. */
@@ -95,7 +94,7 @@ export class GenerationServer {
       return shadow
     }) as unknown as FastifyServerFactory)
     if (!handler) throw new Error('the generation did not hand over a request handler')
-    const slot: Slot = { id: this.#nextId++, app, active: 0, served: 0, retired: false, handler, shadow, open: new OpenList(), onDrained: null, cutShort: null, closed: null }
+    const slot: Slot = { id: this.#nextId++, app, served: 0, retired: false, handler, shadow, open: new OpenList(), onDrained: null, cutShort: null, closed: null }
     return slot
   }
 
@@ -140,8 +139,8 @@ export class GenerationServer {
 
   async #drainAndClose(slot: Slot, drainTimeout: number): Promise<void> {
     const started = Date.now()
-    if (slot.active > 0) await this.#drained(slot, drainTimeout, true)
-    const cut = slot.active
+    if (slot.open.size > 0) await this.#drained(slot, drainTimeout, true)
+    const cut = slot.open.size
     if (cut > 0) {
       this.#log.warn({ generation: slot.id, open: cut, drainTimeout }, 'drain timeout: closing what this generation still serves')
       // The proxy plugin closes its WebSockets (close frame) when its server is closed.
@@ -150,7 +149,7 @@ export class GenerationServer {
     // Closing the app destroys its upstream pools: a request still waiting on one ends with
     // 502 rather than a reset connection. Until the drain is over, no pool is touched.
     const closing = slot.app.close().catch((err: unknown) => this.#log.warn({ err, generation: slot.id }, 'closing a generation failed'))
-    if (slot.active > 0) {
+    if (slot.open.size > 0) {
       await this.#drained(slot, Math.min(CLOSE_FRAME_GRACE, drainTimeout))
       for (const open of slot.open.streams()) open.destroy()
     }
@@ -208,13 +207,11 @@ export class GenerationServer {
   }
 
   #track(slot: Slot, stream: Open): void {
-    slot.active++
     slot.served++
     const entry = slot.open.add(stream)
     stream.once('close', () => {
-      slot.active--
       slot.open.remove(entry)
-      if (slot.retired && slot.active === 0 && slot.onDrained) slot.onDrained()
+      if (slot.retired && slot.open.size === 0 && slot.onDrained) slot.onDrained()
     })
   }
 }
