@@ -94,6 +94,9 @@ t.test('SIGTERM: readiness turns 503, in-flight requests finish, connections clo
   t.same(await gw.exited, { code: 0, signal: null })
   const took = performance.now() - signalled
   t.ok(took < 5000, `exited ${Math.round(took)} ms after SIGTERM (shutdownTimeout 5s, slow request 1s)`)
+  // Logged just before the exit, well short of the 4 KiB a write waits for: only the flush on
+  // the way out can have written it (src/ops/logger.ts).
+  t.ok(await gw.logged((l) => l['msg'] === 'shut down', 2000), 'the last log line reached stdout')
 })
 
 t.test('SIGTERM with a request that will not finish still exits 0 within shutdownTimeout', async (t) => {
