@@ -88,10 +88,11 @@ async function main(): Promise<void> {
   const redis = async () => (redisUrl === undefined ? (redisUrl = await startRedisServer(children)) : redisUrl)
 
   // Every case has a process of its own, baselines included, serving that one workload: a
-  // process's figures depend on what it served before (V8 optimises for what it has seen),
-  // and one that also served 128 KiB answers or a stream of never-seen tokens read up to ~10%
-  // more CPU per small request afterwards. The same treatment for both sides keeps each
-  // comparison like with like.
+  // process's figures can depend on what it served before. One that also served 128 KiB
+  // answers or a stream of never-seen tokens read up to ~10% more CPU per small request
+  // afterwards (most likely the Set's chain described in docs/benchmarks.md, fixed since);
+  // kept as a control, since the same treatment for both sides keeps each comparison like
+  // with like.
   const specs: CaseSpec[] = [
     { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', path: '/api/x', serve: bareProxy },
     {
