@@ -27,13 +27,23 @@ export const livenessFor = (commandTimeout: number): LivenessOptions => {
 
 export function watchLiveness(conn: Redis, opts: LivenessOptions): void {
   let lastHeard = Date.now()
-  let pinging = false
+  /** The connection a PING is waiting on (null: none); a PING never outlives its connection. */
+  let pinging: object | null = null
+  let connection: object = {}
   const heard = () => {
     lastHeard = Date.now()
   }
   // A new connection's clock starts when its socket connects.
   conn.on('connect', heard)
   conn.on('ready', heard)
+  // With autoResendUnfulfilledCommands off, ioredis neither resends nor rejects what was in
+  // flight when a connection closed (it drops its queue on the next 'ready'): a PING sent into
+  // a stall never settles. Waiting for it stopped the pings for good, and the quiet subscriber
+  // (no command timeout) was then dropped every deadline, forever (issue 14, item 2).
+  conn.on('close', () => {
+    connection = {}
+    pinging = null
+  })
   const timer = setInterval(() => {
     // 'connect' is a socket that is open but not yet ready: its ready check can wait for ever
     // on a connection without a command timeout (the subscriber). Connecting and
@@ -45,11 +55,12 @@ export function watchLiveness(conn: Redis, opts: LivenessOptions): void {
       conn.disconnect(true)
       return
     }
-    if (conn.status !== 'ready' || pinging) return
-    pinging = true
-    // Any answer will do; one that never comes is settled when the connection is dropped.
+    if (conn.status !== 'ready' || pinging !== null) return
+    const on = connection
+    pinging = on
+    // Any answer will do; one that never comes is forgotten when its connection closes.
     conn.ping().then(heard, () => {}).finally(() => {
-      pinging = false
+      if (pinging === on) pinging = null
     })
   }, opts.interval)
   timer.unref()
