@@ -61,12 +61,11 @@ export class UpstreamPool {
   /** Sends the request to `path` (query included) upstream and the answer to the client. */
   forward(request: FastifyRequest, reply: FastifyReply, path: string): void {
     const headers = this.#hooks.requestHeaders(request, this.#host)
-    const body = requestBody(request.body)
-    // Without a body to send, a declared length would make undici (rightly) refuse; a body
-    // Fastify parsed itself (text/plain) goes as the bytes it read.
-    if (body === null) {
-      if (headers['content-length'] !== undefined) delete headers['content-length']
-    } else if (!(body instanceof Readable)) headers['content-length'] = String(Buffer.byteLength(body))
+    // Every type of body is handed over as the client's byte stream (src/proxy/routes.ts); a
+    // bodiless method has none.
+    const body = request.body instanceof Readable ? request.body : null
+    // Without a body to send, a declared length would make undici (rightly) refuse.
+    if (body === null && headers['content-length'] !== undefined) delete headers['content-length']
     const exchange = new Exchange(request, reply, this.#hooks)
     reply.raw.on('close', exchange.clientClosed)
     this.#pool.dispatch({ path, method: request.method as Dispatcher.HttpMethod, headers: headers as Record<string, string>, body }, exchange)
@@ -76,16 +75,6 @@ export class UpstreamPool {
   close(): Promise<void> {
     return this.#pool.destroy()
   }
-}
-
-/**
- * What goes upstream as the body: @fastify/http-proxy passes most bodies through as streams,
- * Fastify's own text/plain parser hands over a string (read within server.bodyLimit); a
- * bodiless method has none.
- */
-function requestBody(body: unknown): Readable | string | Buffer | null {
-  if (body instanceof Readable || typeof body === 'string' || Buffer.isBuffer(body)) return body
-  return null
 }
 
 const CLIENT_GONE = 'client closed the connection'

@@ -7,6 +7,7 @@
 import httpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
+import type { Readable } from 'node:stream'
 import { authenticate, authenticateCached, type Authenticator } from '../auth/authenticate.js'
 import { redirectToSignIn } from '../auth/signin.js'
 import type { RouteConfig } from '../config/schema.js'
@@ -88,6 +89,10 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     )
   })
   scope.addHook('preParsing', bodyLimitHook(ctx.bodyLimit))
+  // Whatever its type, a body goes upstream as the bytes the client sent, as they arrive: a
+  // gateway that parsed JSON or decoded text/plain here would alter bodies and hold them whole.
+  scope.removeAllContentTypeParsers()
+  scope.addContentTypeParser('*', passBodyThrough)
 
   const upstream = new URL(route.upstream)
   // A path on the upstream URL is prepended to the rewritten path.
@@ -133,6 +138,8 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     rewritePrefix: upstreamPrefix,
     websocket: route.websocket,
     disableRequestLogging: true,
+    // The plugin's own parsers would leave Fastify's text/plain one in place: ours replace all.
+    proxyPayloads: false,
     // HTTP requests go through our own undici pool (src/proxy/forward.ts); reply-from, which the
     // plugin registers regardless, is never called, and its idle agent is released on close.
     destroyAgent: true,
@@ -146,6 +153,11 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
         forward(request, websocketHeaders(request.headers), upstream.host),
     },
   })
+}
+
+/** The body stream (after the preParsing body limit) becomes `request.body` untouched. */
+function passBodyThrough(_request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: Readable) => void): void {
+  done(null, payload)
 }
 
 /**
