@@ -25,6 +25,18 @@ export class RevocationSet {
     return mark !== undefined && (iat + 1) * 1000 <= mark[0]
   }
 
+  /** When the subject's latest remembered logout-all happened (ms), if one is remembered. */
+  userMark(subject: string): number | undefined {
+    return this.#users.get(subject)?.[0]
+  }
+
+  /** Has this session been ended, by id or by a logout-all of its user made after it began? */
+  hasEnded(session: { id: string; subject: string; createdAt: number }): boolean {
+    if (this.#sessions.has(session.id)) return true
+    const mark = this.#users.get(session.subject)
+    return mark !== undefined && session.createdAt <= mark[0]
+  }
+
   apply(event: RevocationEvent): void {
     if (event.type === 'session') {
       const prev = this.#sessions.get(event.sessionId) ?? 0

@@ -197,7 +197,11 @@ export function createMemoryStore(options: MemoryStoreOptions): SessionStore {
 
     async endAll(subject, _reason, now) {
       seen(now)
-      const ids = [...(byUser.get(subject)?.keys() ?? [])].filter((sid) => live(sid, now))
+      // Sessions created after `now` are spared, as in the Redis script: see END_ALL there.
+      const ids = [...(byUser.get(subject)?.keys() ?? [])].filter((sid) => {
+        const entry = live(sid, now)
+        return entry !== undefined && entry.record.createdAt <= now
+      })
       for (const sid of ids) drop(sid)
       revoke(ids, now, subject)
       return ids

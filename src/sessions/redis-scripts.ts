@@ -172,10 +172,14 @@ if not live(f, tonumber(ARGV[3])) then return false end
 return v
 `
 
-/** KEYS: index. ARGV: prefix, now, subject. Ends every session of the subject; returns live ids. */
+/**
+ * KEYS: index. ARGV: prefix, now, subject. Ends every session of the subject created at or
+ * before `now` (the index is scored by createdAt), so that replaying a logout-all whose answer
+ * was lost ends what existed then and never a session signed in since. Returns live ids.
+ */
 export const END_ALL = PRELUDE + `
 local ended, now = {}, tonumber(ARGV[2])
-for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
   local key = sessionKey(ARGV[1], sid)
   local v = redis.call('GET', key)
   local f = v and parse(v)
@@ -184,7 +188,7 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     if live(f, now) then ended[#ended + 1] = sid end
   end
 end
-redis.call('DEL', KEYS[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])
 return ended
 `
 

@@ -4,7 +4,11 @@
  *
  * Ending a session is two writes in two slots: the user's session script, then the revocation
  * script on the {rev} keys (which also publishes). This instance's listeners hear the event at
- * once; if the second write fails, it is kept and retried, so a revocation is not lost.
+ * once. Either write that fails (Redis away, a timeout) is kept and retried until Redis
+ * answers, in order, while the caller gets store_unavailable: a session-ending request that
+ * reached this process is carried out once the store heals, whatever its caller was told.
+ * Every kept write is idempotent (ending an ended session does nothing; the revoked set only
+ * grows), so one that did run before its answer was lost may safely run again.
  */
 import type { Cluster, Redis } from 'ioredis'
 import { GatewayError } from '../errors.js'
@@ -39,7 +43,12 @@ type Script = (...args: Array<string | number | Buffer>) => Promise<unknown>
 type Scripted = Record<keyof typeof SCRIPTS | `${keyof typeof SCRIPTS}Buffer`, Script>
 
 const MAX_PENDING = 10_000
-const PENDING_RETRY_MS = 1000
+/**
+ * How soon a kept write is tried again. It is also how long another instance could still
+ * rotate a session whose ending waits here, after Redis answers again without a reconnect (a
+ * stall; a reconnect flushes at once, on 'ready'). One PING's worth of load while Redis is away.
+ */
+const PENDING_RETRY_MS = 250
 
 const unavailable = (cause: unknown) => new GatewayError('store_unavailable', 'session store call failed', { cause })
 
@@ -64,7 +73,8 @@ export function createRedisStore(
   for (const [name, [numberOfKeys, lua]] of Object.entries(SCRIPTS)) client.defineCommand(name, { numberOfKeys, lua })
   const redis = client as unknown as Scripted
   const feed = createRevocationFeed(keys.channel, makeSubscriber, onError)
-  const pending: Array<Array<string | number>> = []
+  /** Writes whose answer never came, oldest first; each is idempotent (see above). */
+  const pending: Array<() => Promise<unknown>> = []
 
   let flushing: Promise<void> | null = null
   let retry: NodeJS.Timeout | null = null
@@ -72,12 +82,21 @@ export function createRedisStore(
   async function flush(): Promise<void> {
     while (pending.length > 0) {
       try {
-        await redis.portcullisRevoke(...pending[0]!)
+        await pending[0]!()
       } catch {
         return
       }
       pending.shift()
     }
+  }
+  /** Keeps a failed write for retrying, and returns the error its caller gets. */
+  function keep(write: () => Promise<unknown>, cause: unknown): GatewayError {
+    if (pending.push(write) > MAX_PENDING) {
+      pending.shift()
+      onError(new Error('dropping the oldest pending session-store write: too many kept while Redis is away'))
+    }
+    retryLater()
+    return unavailable(cause)
   }
   // One flush at a time: two would both send the head of the queue, then both drop an entry.
   const flushPending = (): Promise<void> => (flushing ??= flush().finally(() => {
@@ -105,15 +124,32 @@ export function createRedisStore(
     feed.deliver(events)
     const args = [...keys.revoked, keys.sequence, now, forgetAfter, keys.channel, JSON.stringify(events),
       subject === undefined ? '0' : '1', subject ?? '', now, ...sids]
-    await flushPending()
+    const write = () => redis.portcullisRevoke(...args)
+    if (!flushing) await flushPending()
     try {
-      await redis.portcullisRevoke(...args)
+      await write()
     } catch (cause) {
       // The session is already gone; losing its revocation would let its tokens live on.
-      if (pending.push(args) > MAX_PENDING) onError(new Error('dropping a pending revocation', { cause: pending.shift() }))
-      retryLater()
-      throw unavailable(cause)
+      throw keep(write, cause)
     }
+  }
+
+  /**
+   * Runs an ending script, then revokes what it ended. If the script gets no answer it is kept
+   * and replayed (with the same `now`) until Redis answers, then the revocation follows.
+   */
+  async function ending<T>(script: () => Promise<T>, revokeEnded: (result: T) => Promise<void>): Promise<T> {
+    if (pending.length > 0 && !flushing) await flushPending()
+    let result: T
+    try {
+      result = await script()
+    } catch (cause) {
+      // Revoked after the replay, not as part of it: a revocation that then fails is kept on
+      // its own, since the script, having run, would end nothing the second time.
+      throw keep(async () => void (await revokeEnded(await script()).catch(() => {})), cause)
+    }
+    await revokeEnded(result)
+    return result
   }
 
   const pageSize = options.revocationPageSize ?? 10_000
@@ -148,10 +184,11 @@ export function createRedisStore(
 
   async function endWith(sid: string, now: number, mode: 'any' | 'subject' | 'refresh', arg: string | Buffer = ''): Promise<SessionRecord | null> {
     if (!isSessionId(sid)) return null
-    const value = await call<Buffer | null>(() => redis.portcullisEndBuffer(keys.session(sid), prefix, sid, now, mode, arg))
-    if (value === null) return null
-    await revoke([sid], now)
-    return decode(sid, value)?.record ?? null
+    const value = await ending(
+      () => redis.portcullisEndBuffer(keys.session(sid), prefix, sid, now, mode, arg) as Promise<Buffer | null>,
+      (ended) => (ended === null ? Promise.resolve() : revoke([sid], now)),
+    )
+    return value === null ? null : (decode(sid, value)?.record ?? null)
   }
 
   return {
@@ -174,6 +211,8 @@ export function createRedisStore(
       if (!successor || !nonce) throw new TypeError('malformed successor or nonce')
       const presented = storedHash(r.presentedHash)
       if (!isSessionId(r.sessionId) || !presented) return { kind: 'unknown' }
+      // An ending kept while Redis was away is written before any refresh this instance serves.
+      if (pending.length > 0 && !flushing) await flushPending()
       const [answer, value] = await call<[Buffer, (Buffer | number)?]>(() => redis.portcullisRotateBuffer(
         keys.session(r.sessionId), prefix, r.sessionId, presented, successor, nonce, r.now, r.refreshTokenTtl,
         r.refreshReuseGrace, encodeClient(r.userAgent, r.ip), options.historySize, r.limit?.max ?? 0, r.limit?.window ?? 0))
@@ -212,11 +251,8 @@ export function createRedisStore(
       return presented ? endWith(sessionId, now, 'refresh', presented) : null
     },
 
-    async endAll(subject, _reason, now) {
-      const ids = await call<string[]>(() => redis.portcullisEndAll(keys.index(subject), prefix, now, subject))
-      await revoke(ids, now, subject)
-      return ids
-    },
+    endAll: (subject, _reason, now) =>
+      ending(() => redis.portcullisEndAll(keys.index(subject), prefix, now, subject) as Promise<string[]>, (ids) => revoke(ids, now, subject)),
 
     async revocations(now) {
       const snapshot: RevocationSnapshot = { sessions: [], users: [] }

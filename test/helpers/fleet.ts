@@ -20,6 +20,10 @@ export interface FleetOptions {
   /** revocation.resyncInterval (default 30s). */
   resyncInterval?: string
   commandTimeout?: string
+  /** auth.accessTokenTtl (default 10m). */
+  accessTokenTtl?: string
+  /** A clock every instance shares (default: the real one). */
+  now?: () => number
 }
 
 export interface Instance {
@@ -56,7 +60,7 @@ export async function startFleet(t: TeardownHost, opts: FleetOptions): Promise<F
   writeFileSync(configPath, `
 server: { host: 127.0.0.1, port: 0, logLevel: warn, shutdownTimeout: 2s }
 auth:
-  accessTokenTtl: 10m
+  accessTokenTtl: ${opts.accessTokenTtl ?? '10m'}
   refreshReuseGrace: 10s
   cookies: { secure: false }
   keys:
@@ -88,7 +92,7 @@ routes:
           cb()
         },
       })
-      const gw = await startGateway({ configPath, env: { REDIS_URL: redisUrl }, logDestination })
+      const gw = await startGateway({ configPath, env: { REDIS_URL: redisUrl }, logDestination, ...(opts.now ? { now: opts.now } : {}) })
       t.teardown(() => gw.close())
       return { name, gw, url: gw.url, logText: () => lines.join('') }
     },

@@ -80,6 +80,16 @@ export function lifecycleContract(t: TapTest, { make }: ContractOptions): void {
     t.same(await store.endAll('alice', 'logout_all', T0 + 3 * SECOND), [], 'nothing left to end')
   })
 
+  t.test('endAll ends the sessions created by its time and spares one created after (a replayed logout-all)', async (t) => {
+    const { store } = await make(t)
+    const before = await login(store, 'alice', T0)
+    const after = await login(store, 'alice', T0 + 2 * SECOND)
+    t.same(await store.endAll('alice', 'logout_all', T0 + SECOND), [before.id])
+    t.equal(await store.get(before.id, T0 + 3 * SECOND), null)
+    t.ok(await store.get(after.id, T0 + 3 * SECOND), 'the later session lives on')
+    t.same((await store.list('alice', T0 + 3 * SECOND)).map((s) => s.id), [after.id], 'and is still listed')
+  })
+
   t.test('create evicts the oldest sessions beyond the per-user limit', async (t) => {
     const { store } = await make(t)
     const ids: string[] = []

@@ -1,7 +1,7 @@
 /**
  * POST {basePath}/logout and POST {basePath}/logout-all.
  */
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.js'
 import { hashRefresh, parseRefreshToken } from '../../sessions/tokens.js'
 import { authenticate, presentedToken } from '../authenticate.js'
@@ -12,6 +12,7 @@ import { AUTH_BODY_LIMIT } from '../routes.js'
 import { clearCookies } from '../transport.js'
 import { endOrRevoke, revokeAnyway } from './fail-safe.js'
 import { presentedRefreshToken } from './refresh.js'
+import type { AccessClaims } from '../verify.js'
 
 export function logoutEndpoints(app: FastifyInstance, ctx: EndpointContext): void {
   const { auth } = ctx.config
@@ -26,7 +27,13 @@ export function logoutEndpoints(app: FastifyInstance, ctx: EndpointContext): voi
     const now = ctx.now()
     let ended = false
     if (access) {
-      const claims = await ctx.authenticator.verify(access.token).catch(() => null)
+      // Charged to the caller's address like any other check, so logout is no way around the
+      // failure budget; a valid token refused only because checks are overloaded is not
+      // treated as no token (that would skip the logout): the caller gets 429 and retries.
+      const claims = await ctx.authenticator.verify(access.token, request.ip).catch((err: unknown) => {
+        if (err instanceof GatewayError && err.code === 'rate_limited') throw err
+        return null
+      })
       if (claims) {
         const end = () => ctx.endSession(claims.sid, 'logout', now, claims.sub)
         ended = (await endOrRevoke(ctx, end, { sessionIds: [claims.sid], now })) !== null
@@ -46,22 +53,45 @@ export function logoutEndpoints(app: FastifyInstance, ctx: EndpointContext): voi
   })
 
   app.post('/logout-all', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
-    const caller = await authenticate(request, ctx.authenticator, true)
-    if (!caller) throw new GatewayError('missing_token')
-    const now = ctx.now()
-    const subject = caller.claims.sub
+    const { claims, asOf: now } = await logoutAllCaller(request, ctx)
+    const subject = claims.sub
     // The caller's own sid too: the user mark spares tokens issued in its own second.
-    const failSafe = { sessionIds: [caller.claims.sid], subject, now }
+    const failSafe = { sessionIds: [claims.sid], subject, now }
     const ended = await endOrRevoke(ctx, () => ctx.deps.store.endAll(subject, 'logout_all', now), failSafe)
     ctx.revokeLocally(ended, now)
     ctx.deps.revocations.apply({
       type: 'user',
-      subject: caller.claims.sub,
+      subject,
       notBefore: now,
       forgetAfter: now + auth.accessTokenTtl + auth.clockTolerance,
     })
-    request.log.info({ subject: caller.claims.sub, sessions: ended.length }, 'logged out everywhere')
+    request.log.info({ subject, sessions: ended.length }, 'logged out everywhere')
     clearCookies(reply, auth)
     return reply.code(204).send()
   })
+}
+
+/**
+ * The caller of logout-all, and the time the logout takes effect as of. A logout-all whose
+ * answer was lost (the store was away: 503) has already revoked the caller's token, on this
+ * instance at once and everywhere once the store heals; the same caller must still be able to
+ * retry it. A token revoked by a logout-all made after it was issued is therefore accepted
+ * here, and the retry replays that logout-all as of its own time: it ends what existed then,
+ * never a session signed in since. Any other revoked token stays refused.
+ */
+async function logoutAllCaller(request: FastifyRequest, ctx: EndpointContext): Promise<{ claims: AccessClaims; asOf: number }> {
+  try {
+    const caller = await authenticate(request, ctx.authenticator, true)
+    if (!caller) throw new GatewayError('missing_token')
+    return { claims: caller.claims, asOf: ctx.now() }
+  } catch (err) {
+    if (!(err instanceof GatewayError) || err.code !== 'token_revoked') throw err
+    const presented = presentedToken(request, ctx.authenticator.accessCookie)
+    if (!presented) throw err
+    const claims = await ctx.authenticator.verify(presented.token, request.ip)
+    const mark = ctx.deps.revocations.userMark(claims.sub)
+    if (mark === undefined || mark < claims.iat * 1000) throw err
+    if (presented.viaCookie) checkCsrf(request, ctx.authenticator.allowedOrigins)
+    return { claims, asOf: mark }
+  }
 }

@@ -5,6 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.js'
+import type { SessionRecord } from '../../sessions/types.js'
 import { deriveSuccessor, formatRefreshToken, hashRefresh, newNonce, parseRefreshToken } from '../../sessions/tokens.js'
 import { cookieNames } from '../cookies.js'
 import { checkCsrf } from '../csrf.js'
@@ -75,6 +76,7 @@ export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): voi
         throw ctx.limiters.refreshSession.refuse(result.retryAfterMs)
       case 'rotated':
       case 'grace': {
+        if (ctx.deps.revocations.hasEnded(result.session)) return refuseEnded(result.session, reply, presented.viaCookie, now)
         // In the grace case the stored nonce re-derives the successor already handed out, so
         // two tabs refreshing at once end up holding the same token.
         const successor = deriveSuccessor(parsed.secret, result.kind === 'grace' ? result.nonce : nonce)
@@ -96,5 +98,16 @@ export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): voi
         if (presented.viaCookie) clearCookies(reply, auth)
         throw new GatewayError('invalid_refresh_token')
     }
+  }
+
+  /**
+   * A session this instance knows was ended, but that the store still holds: an ending whose
+   * write is still on its way to the store (it was away), or one the store lost in a failover.
+   * It mints nothing and is ended again (idempotent).
+   */
+  async function refuseEnded(session: SessionRecord, reply: FastifyReply, viaCookie: boolean, now: number): Promise<never> {
+    await ctx.endSession(session.id, 'logout', now).catch(() => null)
+    if (viaCookie) clearCookies(reply, auth)
+    throw new GatewayError('invalid_refresh_token', 'session ended')
   }
 }

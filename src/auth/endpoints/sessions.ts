@@ -3,11 +3,12 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.js'
-import { isSessionId } from '../../sessions/tokens.js'
+import { isSessionId, sessionTag, subjectTag } from '../../sessions/tokens.js'
 import type { SessionRecord } from '../../sessions/types.js'
 import { authenticate, type Authenticated } from '../authenticate.js'
 import type { EndpointContext } from '../routes.js'
 import { clearCookies } from '../transport.js'
+import { endOrRevoke } from './fail-safe.js'
 
 /** The device list entry shown to a user (SPEC.md `GET /sessions`). */
 export function sessionView(s: SessionRecord, currentSessionId: string | null) {
@@ -51,8 +52,16 @@ export function sessionEndpoints(app: FastifyInstance, ctx: EndpointContext): vo
   app.delete<{ Params: { id: string } }>('/sessions/:id', async (request, reply) => {
     const { claims } = await caller(request, ctx)
     const id = request.params.id
-    // Someone else's session and no session at all look the same: 404 either way.
-    const ended = isSessionId(id) ? await ctx.endSession(id, 'deleted', ctx.now(), claims.sub) : null
+    const now = ctx.now()
+    const end = () => ctx.endSession(id, 'deleted', now, claims.sub)
+    // Someone else's session and no session at all look the same: 404 either way. If the store
+    // does not answer, the id is revoked anyway only when it carries the caller's own subject
+    // tag (a sid is no secret: it must not let anyone revoke another user's session).
+    const ended = !isSessionId(id)
+      ? null
+      : sessionTag(id) === subjectTag(claims.sub)
+        ? await endOrRevoke(ctx, end, { sessionIds: [id], now })
+        : await end()
     if (!ended) throw new GatewayError('not_found')
     if (id === claims.sid) clearCookies(reply, ctx.config.auth)
     return reply.code(204).send()
