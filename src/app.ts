@@ -8,6 +8,7 @@ import type { Authenticated, Authenticator } from './auth/authenticate.js'
 import { cookieNames } from './auth/cookies.js'
 import type { IdentitySource } from './auth/identity/types.js'
 import type { Keyring } from './auth/keys.js'
+import { CheckGate } from './auth/check-gate.js'
 import { FailureBudget } from './auth/failure-budget.js'
 import { createVerifier } from './auth/verify.js'
 import type { GatewayConfig } from './config/schema.js'
@@ -120,6 +121,8 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         window: config.rateLimits.invalidTokens.perClient.window,
         now,
       }),
+      gate: new CheckGate(),
+      observeCheck: (deferred, valid) => metrics.signatureCheck(deferred, valid),
       keyring: deps.keyring,
       issuer: auth.issuer,
       audience: auth.audience,

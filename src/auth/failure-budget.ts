@@ -1,14 +1,15 @@
 /**
- * A per-client budget of failed token verifications.
+ * A per-client budget of failed signature checks.
  *
- * A token with a bad signature can never be served from the verified-token cache, so each one
- * costs a full signature check (about 190 µs for ES256 on these machines). A client that keeps
- * sending them is answered 429 without any cryptography once its budget for the window is
- * spent; good tokens already in the cache still pass, so a client sharing an address with an
- * attacker (NAT) keeps working while its tokens are warm.
+ * Only a token that reached the signature check and failed it is charged: that is the one
+ * kind of bad token that costs CPU (malformed tokens, unknown `kid`s, wrong algorithms and
+ * expired tokens are refused before any cryptography, and a forged token seen before is
+ * refused from the verifier's negative cache). Spending the budget refuses nothing: one
+ * address may be a whole office behind a NAT, or every client behind a load balancer without
+ * `trustProxy`, and a valid token among the forged ones must still pass. It only sends that
+ * address's signature checks to the back of the CheckGate's queue for the rest of the window.
  */
 import { LRUCache } from 'lru-cache'
-import { GatewayError } from '../errors.js'
 
 export interface FailureBudgetOptions {
   max: number
@@ -33,19 +34,13 @@ export class FailureBudget {
     this.#seen = new LRUCache({ max: opts.clients ?? 50_000 })
   }
 
-  /** Throws 429 when `client` has no failed verifications left in this window. */
-  check(client: string): void {
+  /** True while `client` has no failed signature checks left in this window. */
+  spent(client: string): boolean {
     const entry = this.#seen.get(client)
-    if (!entry || entry[0] < this.#max) return
-    const now = this.#now()
-    const resetAt = entry[1] + this.#window
-    if (now >= resetAt) return
-    throw new GatewayError('rate_limited', 'too many invalid tokens', {
-      headers: { 'retry-after': String(Math.max(1, Math.ceil((resetAt - now) / 1000))) },
-    })
+    return entry !== undefined && entry[0] >= this.#max && this.#now() < entry[1] + this.#window
   }
 
-  fail(client: string): void {
+  charge(client: string): void {
     const now = this.#now()
     const entry = this.#seen.get(client)
     if (!entry || now >= entry[1] + this.#window) this.#seen.set(client, [1, now])

@@ -20,7 +20,7 @@ const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 
 export const AUTH_OUTCOMES = [
   'ok', 'anonymous', 'missing_token', 'invalid_token', 'token_expired', 'token_revoked', 'forbidden', 'csrf_rejected',
-  'store_unavailable', 'error',
+  'store_unavailable', 'rate_limited', 'error',
 ] as const
 export const LOGIN_RESULTS = [
   'ok', 'invalid_credentials', 'rate_limited', 'invalid_request', 'csrf_rejected', 'identity_unavailable', 'store_unavailable', 'error',
@@ -70,6 +70,8 @@ export class GatewayMetrics {
   #upstreamSeconds: HistogramFamily
   #upstreamErrors: CounterFamily
   #auth: Record<string, CounterSeries>
+  /** normal valid, normal invalid, deferred valid, deferred invalid */
+  #checks: CounterSeries[]
   #logins: Record<string, CounterSeries>
   #refreshes: Record<string, CounterSeries>
   #reuse: CounterSeries
@@ -91,6 +93,11 @@ export class GatewayMetrics {
     this.#upstreamSeconds = histogram('portcullis_upstream_duration_seconds', 'Time from forwarding a request to the upstream response headers, by route.')
     this.#upstreamErrors = counter('portcullis_upstream_errors_total', 'Upstream calls that failed, by route and reason.')
     this.#auth = bind(counter('portcullis_auth_outcomes_total', 'Access-token authentications, by outcome.'), 'outcome', AUTH_OUTCOMES)
+    const checks = counter('portcullis_signature_checks_total', 'Access-token signature checks, by lane (deferred: the address had spent its failure budget) and result.')
+    this.#checks = (['normal', 'deferred'] as const).flatMap((lane) => {
+      const r = bind(checks, 'result', ['valid', 'invalid'] as const, { lane })
+      return [r.valid, r.invalid]
+    })
     this.#logins = bind(counter('portcullis_logins_total', 'Sign-in attempts, by result.'), 'result', LOGIN_RESULTS)
     this.#refreshes = bind(counter('portcullis_refreshes_total', 'Refresh-token presentations, by result.'), 'result', REFRESH_RESULTS)
     this.#reuse = counter('portcullis_refresh_reuse_detected_total', 'Rotated refresh tokens presented again (theft suspected; the session was ended).').series({})
@@ -133,6 +140,10 @@ export class GatewayMetrics {
 
   auth(outcome: string): void {
     ;(this.#auth[outcome] ?? this.#auth['error']!).value++
+  }
+
+  signatureCheck(deferred: boolean, valid: boolean): void {
+    this.#checks[(deferred ? 2 : 0) + (valid ? 0 : 1)]!.value++
   }
 
   login(result: string): void {
