@@ -2,20 +2,23 @@
  * `npm run bench:flood`: a flood of forged ES256 tokens against the protected route while good
  * traffic (one valid, cached token) runs on other connections at the same time.
  *
- * A forged token (signed by a key of our own under the gateway's `kid`) passes the structural
- * checks, can never be cached, and so costs a full signature check, unless the per-client
- * budget of failed verifications (rateLimits.invalidTokens.perClient) answers 429 first. Two
- * gateways: the default budget (20 per 10 s) and the budget effectively off. Every load comes
- * from 127.0.0.1, so once the budget trips it trips for that whole address; the good token
- * still passes because a cached token is served before the budget is consulted.
+ * Every forged token is distinct (a random signature under the gateway's `kid`, more of them
+ * than the verifier remembers): it passes the structural checks, can never be cached, and so
+ * costs a full signature check, the worst case. Checks run one at a time (src/auth/check-gate.ts),
+ * and an address past its budget of failed checks (rateLimits.invalidTokens.perClient) waits
+ * behind every other address, but is never refused for it. Two gateways: the default budget
+ * (20 per 10 s) and the budget effectively off; with BENCH_BASELINE_DIST=<a dist/ folder> a
+ * third, that build (e.g. release 1, whose spent budget answered 429 without any check).
  *
  * Per round and gateway, interleaved: good traffic alone, then good traffic + flood (two load
  * generator processes in parallel). Figures are medians over rounds; the good p99 during the
  * flood is set against the good-only p99 of the same round.
  * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_GOOD_CONNECTIONS (20),
- * BENCH_FLOOD_CONNECTIONS (20), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
+ * BENCH_FLOOD_CONNECTIONS (20), BENCH_FORGED_TOKENS (50,000), BENCH_BASELINE_DIST, BENCH_NO_BUILD=1,
+ * BENCH_NO_WRITE=1.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -31,6 +34,8 @@ const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3)
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 10)
 const GOOD = Number(process.env['BENCH_GOOD_CONNECTIONS'] ?? 20)
 const FLOOD = Number(process.env['BENCH_FLOOD_CONNECTIONS'] ?? 20)
+const FORGED = Number(process.env['BENCH_FORGED_TOKENS'] ?? 50_000)
+const BASELINE = process.env['BENCH_BASELINE_DIST']
 
 interface Round {
   alone: StatusResult & { cpuMs: number }
@@ -64,22 +69,26 @@ async function main(): Promise<void> {
 
   const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
   const key = generatePem('ES256')
+  const dist = join(root, 'dist')
   const budgets = [
-    { name: 'default budget (20 failures / 10 s per address)', top: '' },
+    { name: 'default budget (20 failures / 10 s per address)', top: '', dist },
     // The schema has no "off": a budget nobody can spend is the same thing.
-    { name: 'budget off (max 2,147,483,647)', top: 'rateLimits:\n  invalidTokens:\n    perClient: { max: 2147483647, window: 10s }\n' },
+    { name: 'budget off (max 2,147,483,647)', top: 'rateLimits:\n  invalidTokens:\n    perClient: { max: 2147483647, window: 10s }\n', dist },
+    ...(BASELINE ? [{ name: `baseline build (${BASELINE}), default budget`, top: '', dist: BASELINE }] : []),
   ]
   const gateways: Array<{ name: string; url: string; pid: number }> = []
   for (const [i, b] of budgets.entries()) {
     const file = join(dir, `gw-${i}.yaml`)
     writeFileSync(file, withSettings(gatewayConfig('ES256', key, dir, upstream.url), { top: b.top }))
-    const { url } = await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children)
+    const { url } = await startProcess('node', [join(b.dist, 'cli.js'), 'start', '--config', file], children)
     gateways.push({ name: b.name, url, pid: children.at(-1)!.pid! })
   }
 
   const [good] = await mintTokens('ES256', key, 1)
-  // Signed with a key the gateway does not hold, under its kid: well-formed, never valid.
-  const forged = await mintTokens('ES256', generatePem('ES256'), 1000)
+  // Signed with a key the gateway does not hold, under its kid: well-formed, never valid; each
+  // then given a random signature of its own, so that no forgery is ever seen twice.
+  const signed = await mintTokens('ES256', generatePem('ES256'), 1000)
+  const forged = Array.from({ length: FORGED }, (_, i) => signed[i % signed.length]!.replace(/[^.]+$/, () => randomBytes(64).toString('base64url')))
   for (const gw of gateways) {
     const res = await fetch(`${gw.url}/api/x`, { headers: { authorization: `Bearer ${good}` } })
     if (res.status !== 200) throw new Error(`the good token was answered ${res.status}`)
@@ -145,8 +154,8 @@ async function main(): Promise<void> {
     '',
     `${machineFacts()} 1-minute load average at the end: ${loadavg()[0]!.toFixed(1)} (the machine is shared with other work: figures are noisy).`,
     'Command: `npm run bench:flood` (bench/flood.ts).',
-    `Setup: one ES256 gateway process per budget (1 worker, memory store, access log on, stdout to /dev/null) in front of bench/upstream.mjs. Good traffic: ${GOOD} connections with one valid token (cached after its first request). Flood: ${FLOOD} other connections cycling through 1,000 tokens signed by a foreign key under the gateway's \`kid\` (well-formed, so each one reaches the signature check unless the budget refuses it). Load: ${loadGenerator()} per generator, two generator processes at once during the flood, ${SECONDS} s per run; ${ROUNDS} rounds of (good alone, good + flood) per gateway, interleaved; medians over rounds, ratios taken within each round.`,
-    'All load comes from 127.0.0.1, so once the default budget is spent it is spent for every client on that address: forged tokens are then answered 429 without any cryptography, while the good token still passes because a cached token is served before the budget is consulted. With the budget off, every forged token costs a full ES256 verification.',
+    `Setup: one ES256 gateway process per row (1 worker, memory store, access log on, stdout to /dev/null) in front of bench/upstream.mjs. Good traffic: ${GOOD} connections with one valid token (cached after its first request). Flood: ${FLOOD} other connections cycling through ${whole(FORGED)} distinct forged tokens (well-formed, under the gateway's \`kid\`, each with a random signature: more than the verifier remembers, so every one reaches a signature check unless a budget refuses it). Load: ${loadGenerator()} per generator, two generator processes at once during the flood, ${SECONDS} s per run; ${ROUNDS} rounds of (good alone, good + flood) per gateway, interleaved; medians over rounds, ratios taken within each round.`,
+    'All load comes from 127.0.0.1, so the flood spends the default budget for every client on that address. This build refuses nobody for it: the address\'s signature checks wait behind other addresses\' (there are none here), every check runs one at a time, and a valid token from that address still passes. The baseline build (release 1), once the budget was spent, answered 429 to every token it had not cached, forged or valid, without any cryptography.',
     '',
     table,
     '',
