@@ -190,7 +190,7 @@ const RateLimits = obj({
     perSession: Limit(30, '1m', 'refreshes per session'),
   }),
   invalidTokens: obj({
-    perClient: Limit(20, '10s', 'failed access-token verifications per client address, then 429 without verifying'),
+    perClient: Limit(20, '10s', 'failed access-token signature checks per client address; beyond it that address waits behind the others for checks (never refused for it)'),
   }),
 })
 
