@@ -12,6 +12,7 @@ import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyServerFactory } from 'fastify'
 import type { Logger } from 'pino'
 import { problemOf, PROBLEM_CONTENT_TYPE } from './errors.js'
+import { continueOnFirstRead } from './expect-continue.js'
 import { OpenList } from './open-list.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -75,6 +76,11 @@ export class GenerationServer {
       (req, res) => this.#dispatch(req, res),
     )
     this.server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head))
+    // Without this listener Node answers 100 Continue before authentication and the body limit.
+    this.server.on('checkContinue', (req, res) => {
+      continueOnFirstRead(req, res)
+      this.#dispatch(req, res)
+    })
     this.server.on('clientError', (err, socket) => clientError(err as NodeJS.ErrnoException, socket))
   }
 
