@@ -11,6 +11,7 @@ import type { Keyring } from './auth/keys.js'
 import { CheckGate } from './auth/check-gate.js'
 import { FailureBudget } from './auth/failure-budget.js'
 import { createVerifier } from './auth/verify.js'
+import { RESERVED_PATHS } from './config/check-routes.js'
 import type { GatewayConfig } from './config/schema.js'
 import { GatewayError } from './errors.js'
 import { errorHandler, notFoundHandler, sendProblem } from './ops/error-handler.js'
@@ -23,7 +24,7 @@ import { metricsRoutes } from './ops/metrics-route.js'
 import { createLimiters, type RateLimitStore } from './ops/rate-limit.js'
 import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
 import { stripIdentityHeaders } from './proxy/headers.js'
-import { normalizeTarget } from './proxy/normalize.js'
+import { normalizeTarget, RouteTable } from './proxy/normalize.js'
 import { proxyRoutes } from './proxy/routes.js'
 import { revocationCheck } from './revocation/check.js'
 import type { RevocationSet } from './revocation/set.js'
@@ -65,6 +66,8 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   if (!deps.metrics) metrics.watch({ store: deps.store, revocations: deps.revocations })
   const store = instrumentStore(deps.store, metrics)
   const limiters = createLimiters(config, deps.rateLimitStore ?? createMemoryRateLimitStore(now), { metrics, log: deps.logger })
+  // Every prefix a path can be routed by, so that no path parameter moves a request to another.
+  const routeTable = new RouteTable([...config.routes.map((r) => r.prefix), auth.basePath, ...RESERVED_PATHS])
   const app = Fastify({
     loggerInstance: deps.logger,
     genReqId: requestId,
@@ -82,7 +85,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     // Runs before routing: the route is chosen on the normalised path only.
     rewriteUrl(req) {
       const url = req.url ?? '/'
-      const normalised = normalizeTarget(url)
+      const normalised = normalizeTarget(url, routeTable)
       if (normalised === null) {
         ;(req as unknown as Record<symbol, boolean>)[kBadTarget] = true
         return '/'
