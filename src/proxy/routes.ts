@@ -100,6 +100,10 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   const rewritePrefix = basePath + (route.rewritePrefix ?? route.prefix)
   const upstreamPrefix = rewritePrefix === '' ? '/' : rewritePrefix
   const paths = { prefix: route.prefix, upstreamPrefix }
+  const pluginPrefix = route.prefix.replace(/\/+$/, '') || '/'
+  // The plugin cuts the matched prefix off the path and puts rewritePrefix in its place; a root
+  // route's prefix takes the path's leading '/' with it, so '/v1' would turn '/x' into '/v1x'.
+  const pluginRewritePrefix = pluginPrefix === '/' && !upstreamPrefix.endsWith('/') ? `${upstreamPrefix}/` : upstreamPrefix
   const forward = (request: FastifyRequest, headers: IncomingHttpHeaders | Record<string, unknown>, upstreamHost: string) =>
     upstreamRequestHeaders(headers, {
       identity: request.auth ? request.auth.claims : null,
@@ -134,8 +138,8 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   // The plugin's published types are looser than its behaviour; the options below are checked by its own validator.
   await scope.register(httpProxy as unknown as FastifyPluginCallback<Record<string, unknown>>, {
     upstream: upstream.origin,
-    prefix: route.prefix.replace(/\/+$/, '') || '/',
-    rewritePrefix: upstreamPrefix,
+    prefix: pluginPrefix,
+    rewritePrefix: pluginRewritePrefix,
     websocket: route.websocket,
     disableRequestLogging: true,
     // The plugin's own parsers would leave Fastify's text/plain one in place: ours replace all.
