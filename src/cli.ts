@@ -25,7 +25,8 @@ SIGHUP or a change to FILE reloads it; SIGTERM/SIGINT drain in-flight requests a
   'check-config': `Usage: portcullis check-config [--config FILE]
 
 Prints "ok" and exits 0 when FILE is valid (keys included); else prints every problem
-as FILE:LINE:COLUMN path: message and exits 1.`,
+as FILE:LINE:COLUMN path: message and exits 1. Warnings (allowed, but probably not meant)
+go to stderr as "warning: FILE:LINE:COLUMN path: message"; they do not change the exit code.`,
   'hash-password': `Usage: portcullis hash-password
 
 Reads one password line from stdin and prints an argon2id hash (last line of stdout)
@@ -60,7 +61,9 @@ export async function main(argv: string[]): Promise<number> {
         if (wantsHelp) return help('check-config')
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } })
         const { checkConfigFile } = await import('./config/gateway.js')
-        const problems = await checkConfigFile(configPath(values.config), process.env)
+        // Warnings go to stderr: stdout stays exactly "ok" for scripts that compare it.
+        const warn = (line: string) => process.stderr.write(`warning: ${line}\n`)
+        const problems = await checkConfigFile(configPath(values.config), process.env, warn)
         if (problems.length === 0) {
           process.stdout.write('ok\n')
           return 0

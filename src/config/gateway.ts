@@ -72,10 +72,15 @@ async function loadChecked(path: string, env: Env, refuseEmpty = false): Promise
   return problems.length > 0 ? { ok: false, problems } : { ...result, keyring: keys.keyring }
 }
 
-/** `portcullis check-config`: every problem as `FILE:LINE:COLUMN path: message`; none means ok. */
-export async function checkConfigFile(path: string, env: Env = process.env): Promise<string[]> {
+/**
+ * `portcullis check-config`: every problem as `FILE:LINE:COLUMN path: message`; none means ok.
+ * The warnings of a usable file go to `onWarning`, formatted the same way.
+ */
+export async function checkConfigFile(path: string, env: Env = process.env, onWarning: (line: string) => void = () => {}): Promise<string[]> {
   const result = await loadChecked(path, env)
-  return result.ok ? [] : result.problems.map((p) => formatProblem(p, path))
+  if (!result.ok) return result.problems.map((p) => formatProblem(p, path))
+  for (const warning of result.warnings) onWarning(formatProblem(warning, path))
+  return []
 }
 
 /**

@@ -200,7 +200,7 @@ const Route = Type.Object(
       maxLength: 64,
       description: 'unique; used in logs and metric labels',
     }),
-    prefix: PathString({ description: 'matched by longest prefix, on segment boundaries' }),
+    prefix: PathString({ description: 'matched by longest prefix, on segment boundaries, case-sensitively' }),
     upstream: Matching('^https?://[^/?#]+(/[^?#]*)?$', 'an http:// or https:// URL without query or fragment'),
     rewritePrefix: Type.Optional(PathString({ description: 'replaces the prefix upstream; default: the prefix itself' })),
     auth: OneOf(['required', 'optional', 'none'], { default: 'required' }),

@@ -54,6 +54,19 @@ t.test('check-config prints ok for a valid file, found by flag, $PORTCULLIS_CONF
   t.same([(await runCli(['check-config'], { cwd: ROOT })).code], [0], 'the shipped gateway.yaml is valid')
 })
 
+t.test('check-config warns on stderr about route prefixes that differ only by case, and still exits 0 with ok', async (t) => {
+  const dir = t.testdir({
+    'gateway.yaml': ['routes:', '  - { name: svc, prefix: /svc, upstream: "http://u" }', '  - { name: admin, prefix: /Svc, upstream: "http://u" }', ''].join('\n'),
+  })
+  const path = join(dir, 'gateway.yaml')
+  const run = await runCli(['check-config', '--config', path])
+  t.same([run.code, run.stdout], [0, 'ok\n'])
+  t.equal(
+    run.stderr,
+    `warning: ${path}:3:28 routes[1].prefix: differs from routes[0].prefix (/svc) only by case: prefixes match case-sensitively, so each route serves only its own spelling\n`,
+  )
+})
+
 t.test('check-config lists every problem as FILE:LINE:COLUMN path: message and exits 1', async (t) => {
   const dir = t.testdir({
     'schema.yaml': 'server:\n  port: 99999\nroutes:\n  - { name: a, prefix: /a, upstream: "ftp://nope" }\n',

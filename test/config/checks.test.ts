@@ -18,6 +18,14 @@ t.test('route prefixes must be unique, a trailing slash making no difference', a
   t.ok(configOf(file('routes:', route('a', '/api'), route('b', '/api/v2'), route('c', '/apix'))))
 })
 
+t.test('route prefixes that differ only by case load with a warning, as they match case-sensitively', async (t) => {
+  t.match(load(file('routes:', route('svc', '/svc/admin'), route('b', '/api'), route('c', '/SVC/Admin/'))), {
+    ok: true,
+    warnings: [{ path: 'routes[2].prefix', line: 4, column: 24, message: /differs from routes\[0\]\.prefix \(\/svc\/admin\) only by case/ }],
+  })
+  t.match(load(file('routes:', route('a', '/api'), route('b', '/api/v2'))), { ok: true, warnings: [] }, 'different prefixes are no warning')
+})
+
 t.test('a route prefix may not be or lie under auth.basePath', async (t) => {
   t.same(problemsOf(file('auth: { basePath: /login }', 'routes:', route('a', '/login/'), route('b', '/login/x'))), [
     '3:24 routes[0].prefix: lies under auth.basePath (/login), where the gateway serves its auth endpoints',
