@@ -14,6 +14,7 @@ import type { Logger } from 'pino'
 import { problemOf, PROBLEM_CONTENT_TYPE } from './errors.js'
 import { continueOnFirstRead } from './expect-continue.js'
 import { OpenList } from './open-list.js'
+import { requestHeadProblem } from './request-head.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
 
@@ -72,6 +73,9 @@ export class GenerationServer {
         headersTimeout: limits.headersTimeout,
         keepAliveTimeout: limits.keepAliveTimeout,
         connectionsCheckingInterval: checkingInterval(limits),
+        // Node would answer a Host-less HTTP/1.1 request 400 with an empty body: #dispatch
+        // refuses it with a JSON problem instead (src/request-head.ts).
+        requireHostHeader: false,
       },
       (req, res) => this.#dispatch(req, res),
     )
@@ -178,6 +182,13 @@ export class GenerationServer {
   }
 
   #dispatch(req: IncomingMessage, res: ServerResponse): void {
+    const problem = requestHeadProblem(req)
+    if (problem !== null) {
+      const body = JSON.stringify(problemOf('invalid_request', problem))
+      res.writeHead(400, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), connection: 'close' })
+      res.end(body)
+      return
+    }
     const slot = this.#current
     if (!slot) {
       res.writeHead(503, { 'content-type': PROBLEM_CONTENT_TYPE, connection: 'close' })
@@ -191,6 +202,8 @@ export class GenerationServer {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const problem = requestHeadProblem(req)
+    if (problem !== null) return writeRawProblem(socket, 400, 'invalid_request', problem)
     if (req.headers.upgrade?.toLowerCase() !== 'websocket') {
       // Any other upgrade offer (h2c, which some HTTP clients send by default) may be declined
       // by answering in HTTP/1.1 (RFC 9110 §7.8): serve it as the plain request it also is.
@@ -224,9 +237,14 @@ export class GenerationServer {
 
 const REASON: Record<number, string> = { 404: 'Not Found', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
 
-function writeRawProblem(socket: Duplex, status: number, code: 'not_found' | 'invalid_request' | 'request_header_too_large' | 'request_timeout'): void {
+function writeRawProblem(
+  socket: Duplex,
+  status: number,
+  code: 'not_found' | 'invalid_request' | 'request_header_too_large' | 'request_timeout',
+  detail?: string,
+): void {
   if (!socket.writable) return void socket.destroy()
-  const body = JSON.stringify(problemOf(code))
+  const body = JSON.stringify(problemOf(code, detail))
   socket.end(
     `HTTP/1.1 ${status} ${REASON[status] ?? 'Bad Request'}\r\n` +
       `content-type: ${PROBLEM_CONTENT_TYPE}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
