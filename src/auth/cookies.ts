@@ -66,10 +66,26 @@ export function withoutGatewayCookies(header: string): string | undefined {
   return kept === '' ? undefined : kept
 }
 
-/** The cookie name a `Set-Cookie` value sets. */
+/**
+ * The cookie name a `Set-Cookie` value sets, read as browsers read it (RFC 6265bis, "The
+ * Set-Cookie Header Field"): from the pair before the first `;`; a pair without `=` sets a
+ * nameless cookie, whose name is ''.
+ */
 export function setCookieName(value: string): string {
-  const eq = value.indexOf('=')
   const semi = value.indexOf(';')
-  const end = eq === -1 ? (semi === -1 ? value.length : semi) : eq
-  return value.slice(0, end).trim()
+  const pair = semi === -1 ? value : value.slice(0, semi)
+  const eq = pair.indexOf('=')
+  return eq === -1 ? '' : pair.slice(0, eq).trim()
+}
+
+const OWN_NAMES_ANY_CASE: ReadonlySet<string> = new Set([...GATEWAY_COOKIE_NAMES].map((n) => n.toLowerCase()))
+
+/**
+ * Whether an upstream's `Set-Cookie` naming `name` could plant or clear one of the gateway's
+ * cookies. A nameless cookie is sent back as its bare value (RFC 6265bis, "The Cookie Header
+ * Field"), so `=portcullis_at=x` returns as `portcullis_at=x`; and browsers match the
+ * `__Host-`/`__Secure-` prefixes case-insensitively, so names are compared in any case.
+ */
+export function isReservedCookieName(name: string): boolean {
+  return name === '' || OWN_NAMES_ANY_CASE.has(name.toLowerCase())
 }

@@ -2,7 +2,7 @@
  * Header hygiene between client, gateway and upstream (SPEC.md "Proxying").
  */
 import type { IncomingHttpHeaders } from 'node:http'
-import { setCookieName, withoutGatewayCookies, GATEWAY_COOKIE_NAMES } from '../auth/cookies.js'
+import { isReservedCookieName, setCookieName, withoutGatewayCookies } from '../auth/cookies.js'
 
 export const IDENTITY_HEADERS = ['x-user-id', 'x-user-roles', 'x-session-id'] as const
 const IDENTITY = new Set<string>(IDENTITY_HEADERS)
@@ -136,9 +136,7 @@ export function downstreamResponseHeaders(headers: Record<string, unknown>, path
   const setCookie = out['set-cookie']
   if (setCookie !== undefined) {
     // An upstream must not be able to plant or clear the gateway's own session cookies.
-    const kept = (Array.isArray(setCookie) ? setCookie : [String(setCookie)]).filter(
-      (v) => !GATEWAY_COOKIE_NAMES.has(setCookieName(String(v))),
-    )
+    const kept = (Array.isArray(setCookie) ? setCookie : [String(setCookie)]).filter((v) => !isReservedCookieName(setCookieName(String(v))))
     if (kept.length === 0) delete out['set-cookie']
     else out['set-cookie'] = kept
   }
@@ -154,10 +152,30 @@ export function gatewayLocation(location: string, { prefix, upstreamPrefix }: Pa
   const from = upstreamPrefix.endsWith('/') ? upstreamPrefix.slice(0, -1) : upstreamPrefix
   const to = prefix.endsWith('/') ? prefix.slice(0, -1) : prefix
   if (from === to) return location
-  if (from === '') return to + location
+  if (from === '') return onOwnOrigin(to + location)
   if (!location.startsWith(from)) return location
   const next = location.charCodeAt(from.length)
   // On a segment boundary only: /v1 does not own /v10.
-  if (Number.isNaN(next) || next === 0x2f || next === 0x3f /* ? */ || next === 0x23 /* # */) return (to + location.slice(from.length)) || '/'
+  if (Number.isNaN(next) || next === 0x2f || next === 0x3f /* ? */ || next === 0x23 /* # */) return onOwnOrigin(to + location.slice(from.length))
   return location
 }
+
+/**
+ * The mapped Location as a path on the gateway's own origin. Cutting the upstream prefix off
+ * for a root route can leave `//evil.example/` or `/\evil.example/`, which a browser follows to
+ * another origin (an open redirect, CWE-601): its URL parser drops tabs and newlines anywhere,
+ * reads `\` as `/`, and takes a leading pair of them as the start of an authority (WHATWG URL,
+ * "relative slash state"). Such a run collapses to one `/`, which is also what the gateway's
+ * own path normalisation makes of it.
+ */
+function onOwnOrigin(mapped: string): string {
+  const first = mapped.charCodeAt(0)
+  // '' or '?x' / '#x' (the prefix was all of the path) would be relative to the current page.
+  if (first !== 0x2f /* / */) return '/' + mapped
+  let i = 1
+  while (i < mapped.length && SLASH_LIKE.has(mapped.charCodeAt(i))) i++
+  return i === 1 ? mapped : '/' + mapped.slice(i)
+}
+
+/** `/`, `\`, and the tab and newlines a URL parser removes before it reads the slashes. */
+const SLASH_LIKE = new Set([0x2f, 0x5c, 0x09, 0x0a, 0x0d])
