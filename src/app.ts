@@ -65,7 +65,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const metrics = deps.metrics ?? new GatewayMetrics()
   if (!deps.metrics) metrics.watch({ store: deps.store, revocations: deps.revocations })
   const store = instrumentStore(deps.store, metrics)
-  const limiters = createLimiters(config, deps.rateLimitStore ?? createMemoryRateLimitStore(now), { metrics, log: deps.logger })
+  const limiters = createLimiters(config, deps.rateLimitStore ?? createMemoryRateLimitStore(now), { metrics, log: deps.logger, now })
   // Every prefix a path can be routed by, so that no path parameter moves a request to another.
   const routeTable = new RouteTable([...config.routes.map((r) => r.prefix), auth.basePath, ...RESERVED_PATHS])
   const app = Fastify({

@@ -3,8 +3,11 @@
  *
  * One Lua call per hit (INCR, then PEXPIRE on the first hit of a window), so two instances
  * counting at once never lose a hit or leave a key without expiry. Keys:
- * `<keyPrefix>rl:<scope>:{<hashed id>}`. The braces make the hashed id the Redis Cluster hash
- * tag: each script touches one key, and ids spread over the slots.
+ * `<keyPrefix>rl:<scope>:{<T>}<rest of the hashed id>`, where T, the Redis Cluster hash tag, is
+ * the hashed id's first 6 characters: subjectTag() of the id (./rate-limit.ts hashId). So a
+ * username's sign-in counter lives in the slot of the sessions of the subject spelled the same
+ * (lower-case): that user's sign-in depends on one Cluster master, not two.
+ * Each script touches one key, and ids spread over the slots.
  *
  * It uses a connection of its own (made by the session store's client factory, with the same
  * bounded timeouts and no offline queue): a dead Redis fails a check at once instead of
@@ -13,6 +16,7 @@
 import type { Cluster, Redis } from 'ioredis'
 import type { StoreConfig } from '../config/schema.js'
 import { createRedisClients, whenReady } from '../sessions/redis-client.js'
+import { TAG_LENGTH } from '../sessions/tokens.js'
 import type { RateLimitStore } from './rate-limit.js'
 
 /** KEYS[1] the counter; ARGV[1] the window (ms). Returns { count, ms until the window ends }. */
@@ -33,7 +37,7 @@ export function createRedisRateLimitStore(client: Redis | Cluster, keyPrefix: st
   if (/[{}]/.test(keyPrefix)) throw new TypeError('store.keyPrefix must not contain "{" or "}"')
   client.defineCommand('portcullisRateHit', { numberOfKeys: 1, lua: HIT })
   const redis = client as unknown as Scripted
-  const key = (scope: string, id: string) => `${keyPrefix}rl:${scope}:{${id}}`
+  const key = (scope: string, id: string) => `${keyPrefix}rl:${scope}:{${id.slice(0, TAG_LENGTH)}}${id.slice(TAG_LENGTH)}`
   return {
     async hit(scope, id, windowMs) {
       const [count, ttl] = await redis.portcullisRateHit(key(scope, id), Math.max(1, Math.ceil(windowMs)))

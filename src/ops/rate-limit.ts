@@ -6,15 +6,17 @@
  * is one store round trip; only its refusal (the 429 and its metric) is made here.
  *
  * Why not @fastify/rate-limit: its per-route hook suits `routes[].rateLimit`, but the login
- * limits need what it does not do (count by a username from the body, reset on success, fail
- * closed while fail-open elsewhere, keys in one slot per id on Redis Cluster). One small
- * limiter for every case keeps one key layout, one 429 and one set of metrics.
+ * limits need what it does not do (count by a username from the body, reset on success, a
+ * username's counter in the slot of its sessions on Redis Cluster, refusing or counting in the
+ * instance while the store is away). One small limiter for every case keeps one key layout,
+ * one 429 and one set of metrics.
  */
 import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { GatewayConfig, RouteConfig } from '../config/schema.js'
 import { GatewayError } from '../errors.js'
 import type { GatewayMetrics, LimiterName } from './metrics.js'
+import { createMemoryRateLimitStore } from './rate-limit-memory.js'
 
 /** Where hits are counted. `scope` names the limiter, `id` is already hashed (fixed charset and length). */
 export interface RateLimitStore {
@@ -31,10 +33,17 @@ export interface Limit {
   window: number
 }
 
+/** Where a hit was counted: the shared store, or this instance while the store was unreachable. */
+export type CountedIn = 'store' | 'instance'
+
 export interface RateLimiter {
-  /** Counts one hit for `id`; throws `rate_limited` beyond the limit. */
-  consume(id: string): Promise<void>
-  reset(id: string): Promise<void>
+  /**
+   * Counts one hit for `id`; throws `rate_limited` beyond the limit. With `in: 'instance'` it
+   * does not try the shared store (a caller that just waited on it in vain).
+   */
+  consume(id: string, opts?: { in?: CountedIn }): Promise<CountedIn>
+  /** Forgets `id`'s count; with `in: 'instance'` only this instance's. */
+  reset(id: string, opts?: { in?: CountedIn }): Promise<void>
 }
 
 /**
@@ -56,6 +65,8 @@ const rateLimited = (resetInMs: number): GatewayError =>
  * X-Forwarded-For) are hashed: any input becomes 22 base64url characters, so no one can grow
  * the key space with long values or move Redis Cluster hash tags with braces. This bounds
  * keys; it is not meant to hide the ids (a short-lived counter is all that is stored).
+ * The first 6 characters are subjectTag(id) (src/sessions/tokens.ts, the same SHA-256): the
+ * Redis store makes them the hash tag, so a username's counter shares its sessions' slot.
  */
 export const hashId = (id: string): string =>
   // String(): `request.ip` is undefined once the client has gone; that must not become a 500.
@@ -70,11 +81,11 @@ export interface LimiterOptions {
   /** The route's name for `route` limiters; the label and part of the key. */
   route: string
   /**
-   * When the store cannot be reached: true lets the request through (a Redis outage must not
-   * become an API outage), false answers 503 (a sign-in limit that silently vanished would
-   * let brute force through; the session store is down then anyway).
+   * While `store` cannot be reached: `refuse` answers 503, `count-here` counts in `fallback()`,
+   * this instance's memory.
    */
-  failOpen: boolean
+  whenUnreachable: 'refuse' | 'count-here'
+  fallback(): RateLimitStore
   metrics: GatewayMetrics
   log: Logger
 }
@@ -83,30 +94,46 @@ export function createLimiter(store: RateLimitStore, limit: Limit, opts: Limiter
   const scope = opts.name === 'route' ? `route:${opts.route}` : opts.name
   const counted = opts.metrics.limiter(opts.name, opts.route)
   let failing = false
+  let local: RateLimitStore | null = null
   const unreachable = (err: unknown): void => {
     counted.unreachable()
     // One warning per outage, not one per request.
-    if (!failing) opts.log.warn({ err, limiter: scope, failOpen: opts.failOpen }, 'rate-limit store unreachable')
+    if (!failing) opts.log.warn({ err, limiter: scope, whenUnreachable: opts.whenUnreachable }, 'rate-limit store unreachable')
     failing = true
   }
   return {
-    async consume(id) {
-      let hit: { count: number; resetInMs: number }
-      try {
-        hit = await store.hit(scope, hashId(id), limit.window)
-      } catch (err) {
-        unreachable(err)
-        if (opts.failOpen) return
-        throw new GatewayError('store_unavailable', 'rate-limit store call failed', { cause: err })
+    async consume(id, { in: where = 'store' } = {}) {
+      const key = hashId(id)
+      let hit: { count: number; resetInMs: number } | null = null
+      if (where === 'store') {
+        try {
+          hit = await store.hit(scope, key, limit.window)
+          failing = false
+        } catch (err) {
+          unreachable(err)
+          if (opts.whenUnreachable === 'refuse') throw new GatewayError('store_unavailable', 'rate-limit store call failed', { cause: err })
+          where = 'instance'
+        }
       }
-      failing = false
-      if (hit.count <= limit.max) return
-      counted.limited()
-      throw rateLimited(hit.resetInMs)
+      if (hit === null) {
+        // Neither open nor closed: letting every request through (Envoy's and Kong's default)
+        // would lift the bound, and 503 would turn a Redis outage into an API outage, or on a
+        // Cluster, lock out everyone whose counter a dead master held (a whole office behind
+        // one address). Counted here the limit holds per instance: at most N × max across N.
+        local ??= opts.fallback()
+        hit = await local.hit(scope, key, limit.window)
+      }
+      if (hit.count > limit.max) {
+        counted.limited()
+        throw rateLimited(hit.resetInMs)
+      }
+      return where
     },
-    async reset(id) {
+    async reset(id, { in: where = 'store' } = {}) {
+      const key = hashId(id)
+      await local?.reset(scope, key)
       // A reset that fails leaves the count to expire with its window; the request has succeeded.
-      await store.reset(scope, hashId(id)).catch(unreachable)
+      if (where === 'store') await store.reset(scope, key).catch(unreachable)
     },
   }
 }
@@ -133,16 +160,24 @@ export interface Limiters {
 
 /** The limiters of one config generation, over the process's store. */
 export function createLimiters(
-  config: Pick<GatewayConfig, 'rateLimits'>,
+  config: Pick<GatewayConfig, 'rateLimits' | 'store'>,
   store: RateLimitStore,
-  ctx: { metrics: GatewayMetrics; log: Logger },
+  ctx: { metrics: GatewayMetrics; log: Logger; now?: () => number },
 ): Limiters {
   const { login, refresh } = config.rateLimits
-  const auth = (name: LimiterName, limit: Limit) => createLimiter(store, limit, { name, route: 'auth', failOpen: false, ...ctx })
+  // Made at the first failure only: most generations never need it.
+  let local: RateLimitStore | null = null
+  const opts = { metrics: ctx.metrics, log: ctx.log, fallback: () => (local ??= createMemoryRateLimitStore(ctx.now)) }
+  // On one server (redis, redis-sentinel) the session write that follows a sign-in's counts
+  // fails too: refusing at once spares a password check and a second wait. On a Cluster the
+  // counter's master is seldom the session's, so a dead one must not refuse sign-ins it
+  // cannot affect otherwise.
+  const whenUnreachable = config.store.type === 'redis-cluster' ? 'count-here' : 'refuse'
+  const auth = (name: LimiterName, limit: Limit) => createLimiter(store, limit, { name, route: 'auth', whenUnreachable, ...opts })
   return {
     loginUser: auth('login_user', login.perUser),
     loginClient: auth('login_client', login.perClient),
     refreshSession: countedElsewhere('refresh_session', refresh.perSession, ctx.metrics),
-    route: (route) => (route.rateLimit ? createLimiter(store, route.rateLimit, { name: 'route', route: route.name, failOpen: true, ...ctx }) : null),
+    route: (route) => (route.rateLimit ? createLimiter(store, route.rateLimit, { name: 'route', route: route.name, whenUnreachable: 'count-here', ...opts }) : null),
   }
 }

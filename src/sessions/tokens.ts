@@ -4,7 +4,8 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto'
 
-const TAG_LENGTH = 6
+/** Characters of a subject's hash tag; also the tag of a rate-limit counter (src/ops/rate-limit-redis.ts). */
+export const TAG_LENGTH = 6
 /** 6 tag characters + 22 characters of 128 random bits. */
 const SID_RE = /^[A-Za-z0-9_-]{28}$/
 /** 43 characters = 256 bits, base64url without padding. */

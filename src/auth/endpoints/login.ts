@@ -39,15 +39,17 @@ export function loginEndpoint(app: FastifyInstance, ctx: EndpointContext): void 
     // perUser counts every attempt and a success resets it: what it holds is failures (plus
     // attempts in flight, so parallel guesses cannot slip past it). Known and unknown
     // usernames are limited alike, so a 429 reveals nothing about which exist.
-    await ctx.limiters.loginClient.consume(request.ip)
+    const clientCounted = await ctx.limiters.loginClient.consume(request.ip)
     const userKey = normalizeUsername(username)
-    await ctx.limiters.loginUser.consume(userKey)
+    // A Cluster node that left the client's count unanswered costs one wait, not three (two
+    // counts and the reset): the rest of this sign-in's counting stays in the instance.
+    const userCounted = await ctx.limiters.loginUser.consume(userKey, { in: clientCounted })
 
     const identity = await ctx.deps.identity.authenticate(username, password)
     // Same answer for an unknown user and a wrong password (no account enumeration).
     if (!identity) throw new GatewayError('invalid_credentials')
     // Whoever got the password right gains nothing by clearing its failures.
-    await ctx.limiters.loginUser.reset(userKey)
+    await ctx.limiters.loginUser.reset(userKey, { in: userCounted })
 
     const now = ctx.now()
     const record: SessionRecord = {
