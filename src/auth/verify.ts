@@ -144,7 +144,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       if (err instanceof errors.JWTExpired) throw new GatewayError('token_expired')
       throw new GatewayError('invalid_token', undefined, { cause: err })
     } finally {
-      if (held) gate!.release()
+      if (held) gate!.release(deferred)
     }
     const claims = checkShape(payload, maxLifetimeSec)
     // exp − iat alone would let a token dated in the future live longer than any we issue.

@@ -13,8 +13,8 @@ function taker(gate: CheckGate, order: string[]) {
 
 const settle = () => new Promise((resolve) => setImmediate(resolve))
 
-t.test('one check runs at a time and the others wait their turn in arrival order', async (t) => {
-  const gate = new CheckGate()
+t.test('checks beyond the concurrency wait their turn in arrival order', async (t) => {
+  const gate = new CheckGate({ concurrency: 1 })
   const order: string[] = []
   const take = taker(gate, order)
   void take('a', false)
@@ -23,37 +23,43 @@ t.test('one check runs at a time and the others wait their turn in arrival order
   await settle()
   t.same(order, ['a'])
   t.equal(gate.waiting, 2)
-  gate.release()
+  gate.release(false)
   await settle()
   t.same(order, ['a', 'b'])
-  gate.release()
-  gate.release()
+  gate.release(false)
+  gate.release(false)
   await settle()
   t.same(order, ['a', 'b', 'c'])
   t.equal(gate.waiting, 0)
   void take('d', false)
   await settle()
-  t.same(order, ['a', 'b', 'c', 'd'], 'with nothing under way a check starts at once')
+  t.same(order, ['a', 'b', 'c', 'd'], 'with a slot free a check starts at once')
 })
 
-t.test('a check for an address over its budget waits behind every other address, however early it came', async (t) => {
-  const gate = new CheckGate()
+t.test('addresses over their budget get one check at a time between them, and only when no other address is waiting', async (t) => {
+  const gate = new CheckGate({ concurrency: 3 })
   const order: string[] = []
   const take = taker(gate, order)
-  void take('running', false)
   void take('over-1', true)
   void take('over-2', true)
-  void take('clean', false)
-  for (let i = 0; i < 4; i++) {
-    await settle()
-    gate.release()
-  }
+  void take('clean-1', false)
+  void take('clean-2', false)
+  void take('clean-3', false)
   await settle()
-  t.same(order, ['running', 'clean', 'over-1', 'over-2'])
+  t.same(order, ['over-1', 'clean-1', 'clean-2'], 'the second over-budget check waits though a slot is free')
+  gate.release(true)
+  await settle()
+  t.same(order, ['over-1', 'clean-1', 'clean-2', 'clean-3'], 'a waiting clean address goes first, even into the slot an over-budget check freed')
+  gate.release(false)
+  await settle()
+  t.same(order, ['over-1', 'clean-1', 'clean-2', 'clean-3', 'over-2'])
+  void take('over-3', true)
+  await settle()
+  t.equal(order.length, 5, 'one over-budget check under way is the limit')
 })
 
 t.test('a full queue refuses the newest over-budget waiter first, and an over-budget newcomer when there is none to refuse', async (t) => {
-  const gate = new CheckGate({ queue: 2 })
+  const gate = new CheckGate({ concurrency: 1, queue: 2 })
   const order: string[] = []
   const take = taker(gate, order)
   void take('running', false)
