@@ -14,7 +14,7 @@
  * generator processes in parallel). Figures are medians over rounds; the good p99 during the
  * flood is set against the good-only p99 of the same round.
  * Environment: BENCH_ROUNDS (3), BENCH_SECONDS (10), BENCH_GOOD_CONNECTIONS (20),
- * BENCH_FLOOD_CONNECTIONS (20), BENCH_FORGED_TOKENS (50,000), BENCH_BASELINE_DIST, BENCH_NO_BUILD=1,
+ * BENCH_FLOOD_CONNECTIONS (20), BENCH_FORGED_TOKENS (50,000), BENCH_BASELINE_DIST, BENCH_BASELINE_NAME, BENCH_NO_BUILD=1,
  * BENCH_NO_WRITE=1.
  */
 import { execFileSync, type ChildProcess } from 'node:child_process'
@@ -36,6 +36,7 @@ const GOOD = Number(process.env['BENCH_GOOD_CONNECTIONS'] ?? 20)
 const FLOOD = Number(process.env['BENCH_FLOOD_CONNECTIONS'] ?? 20)
 const FORGED = Number(process.env['BENCH_FORGED_TOKENS'] ?? 50_000)
 const BASELINE = process.env['BENCH_BASELINE_DIST']
+const BASELINE_NAME = process.env['BENCH_BASELINE_NAME'] ?? 'baseline build'
 
 interface Round {
   alone: StatusResult & { cpuMs: number }
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
     { name: 'default budget (20 failures / 10 s per address)', top: '', dist },
     // The schema has no "off": a budget nobody can spend is the same thing.
     { name: 'budget off (max 2,147,483,647)', top: 'rateLimits:\n  invalidTokens:\n    perClient: { max: 2147483647, window: 10s }\n', dist },
-    ...(BASELINE ? [{ name: `baseline build (${BASELINE}), default budget`, top: '', dist: BASELINE }] : []),
+    ...(BASELINE ? [{ name: `${BASELINE_NAME}, default budget`, top: '', dist: BASELINE }] : []),
   ]
   const gateways: Array<{ name: string; url: string; pid: number }> = []
   for (const [i, b] of budgets.entries()) {
@@ -153,13 +154,13 @@ async function main(): Promise<void> {
     '## Forged-token flood',
     '',
     `${machineFacts()} 1-minute load average at the end: ${loadavg()[0]!.toFixed(1)} (the machine is shared with other work: figures are noisy).`,
-    'Command: `npm run bench:flood` (bench/flood.ts).',
+    `Command: \`${BASELINE ? `BENCH_BASELINE_DIST=… BENCH_BASELINE_NAME="${BASELINE_NAME}" ` : ''}npm run bench:flood\` (bench/flood.ts).`,
     `Setup: one ES256 gateway process per row (1 worker, memory store, access log on, stdout to /dev/null) in front of bench/upstream.mjs. Good traffic: ${GOOD} connections with one valid token (cached after its first request). Flood: ${FLOOD} other connections cycling through ${whole(FORGED)} distinct forged tokens (well-formed, under the gateway's \`kid\`, each with a random signature: more than the verifier remembers, so every one reaches a signature check unless a budget refuses it). Load: ${loadGenerator()} per generator, two generator processes at once during the flood, ${SECONDS} s per run; ${ROUNDS} rounds of (good alone, good + flood) per gateway, interleaved; medians over rounds, ratios taken within each round.`,
-    'All load comes from 127.0.0.1, so the flood spends the default budget for every client on that address. This build refuses nobody for it: the address\'s signature checks wait behind other addresses\' (there are none here), every check runs one at a time, and a valid token from that address still passes. The baseline build (release 1), once the budget was spent, answered 429 to every token it had not cached, forged or valid, without any cryptography.',
+    'All load comes from 127.0.0.1, so the flood spends the default budget for every client on that address. This build refuses nobody for it: the address\'s signature checks run one at a time, behind any other address\'s (there are none here), and a valid token from that address still passes. The baseline build (release 1), once the budget was spent, answered 429 to every token it had not cached, forged or valid, without any cryptography.',
     '',
     table,
     '',
-    'Both generators are closed loops: each connection sends its next request as soon as the last is answered, so a flood answered faster sends more requests, and good traffic keeps roughly its share of connections rather than of work. What the budget changes is what each forged request costs the gateway, read from its CPU time (/proc, every thread, the thread pool where WebCrypto verifies included), the flood run\'s share estimated by charging its good requests what they cost alone:',
+    'Both generators are closed loops: each connection sends its next request as soon as the last is answered, so a flood answered faster sends more requests, and good traffic keeps roughly its share of connections rather than of work. Release 1 answered the spent budget\'s flood fastest (429, no check) and so took the most of the event loop for it; with the budget off, four checks run at once on the thread pool and take the cores; past the budget, the flood gets one check under way at a time (a round trip to the thread pool each), and good traffic keeps the event loop. What each answer costs the gateway, read from its CPU time (/proc, every thread, the thread pool where WebCrypto verifies included), the flood run\'s share estimated by charging its good requests what they cost alone:',
     '',
     costTable,
   ].join('\n')
