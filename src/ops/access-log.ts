@@ -12,7 +12,8 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { pino, type Logger } from 'pino'
-import { isoTime, maskQuerySecrets } from './logger.js'
+import { isoTime } from './logger.js'
+import { maskQuerySecrets } from './query-secrets.js'
 
 /** nginx's status for a request whose client left before the answer began. */
 const CLIENT_CLOSED_REQUEST = 499

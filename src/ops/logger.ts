@@ -4,6 +4,7 @@
 import { randomUUID } from 'node:crypto'
 import type { IncomingMessage } from 'node:http'
 import { pino, type Logger, type DestinationStream } from 'pino'
+import { maskQuerySecrets } from './query-secrets.js'
 
 /**
  * Anything that could carry a credential where it could be logged. Explicit paths only:
@@ -65,13 +66,6 @@ export function isoTime(): string {
     lastTime = `,"time":"${new Date(ms).toISOString()}"`
   }
   return lastTime
-}
-
-const QUERY_SECRETS = /([?&](?:access_token|refresh_token|token|password|code|id_token)=)[^&]*/gi
-
-/** A request target with the values of credential-like query parameters replaced. */
-export function maskQuerySecrets(url: string): string {
-  return url.includes('?') ? url.replace(QUERY_SECRETS, '$1[redacted]') : url
 }
 
 /** Method, path (secrets in the query masked) and peer; never headers or bodies. */
