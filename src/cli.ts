@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * portcullis start | check-config | hash-password | keys generate   (SPEC.md "CLI")
+ * portcullis start | check-config | hash-password | keys generate | version   (SPEC.md "CLI")
  */
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +16,7 @@ Commands:
   check-config     validate a config file
   hash-password    read a password from stdin, print a hash for passwordHash
   keys generate    write a new signing key (PKCS#8 PEM)
+  version          print the version (also --version, -v)
 
 Run "portcullis <command> --help" for a command's options.`,
   start: `Usage: portcullis start [--config FILE]
@@ -76,6 +77,15 @@ export async function main(argv: string[]): Promise<number> {
         parseArgs({ args: rest, options: {} }) // no options: anything given is a mistake
         const { runHashPassword } = await import('./cli/hash-password.js')
         return await runHashPassword({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+      case 'version':
+      case '--version':
+      case '-v': {
+        if (wantsHelp) return help('main')
+        parseArgs({ args: rest, options: {} }) // no options: anything given is a mistake
+        const { version } = await import('./version.js')
+        process.stdout.write(version() + '\n')
+        return 0
+      }
       case 'keys': {
         const [sub, ...args] = rest
         if (sub !== 'generate' || wantsHelp) return help('keys', sub === 'generate' || wantsHelp ? 0 : 2)

@@ -52,8 +52,10 @@ export function buildCli(): string {
       encoding: 'utf8',
     })
     if (!existsSync(join(work, 'dist', 'cli.js'))) throw new Error(`the build failed:\n${out.stdout}${out.stderr}`)
-    // ESM like the package, its dependencies, and the browser files it serves from client/.
-    writeFileSync(join(work, 'package.json'), JSON.stringify({ type: 'module' }))
+    // ESM like the package (whose name and version it reports), its dependencies, and the
+    // browser files it serves from client/.
+    const { name, version } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string }
+    writeFileSync(join(work, 'package.json'), JSON.stringify({ name, version, type: 'module' }))
     symlinkSync(join(ROOT, 'node_modules'), join(work, 'node_modules'))
     symlinkSync(join(ROOT, 'client'), join(work, 'client'))
     try {
