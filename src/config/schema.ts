@@ -52,7 +52,10 @@ const obj = <T extends Record<string, TSchema>>(props: T, description?: string) 
 
 const Limit = (max: number, window: string, description: string) =>
   Type.Object(
-    { max: Type.Integer({ minimum: 1, default: max }), window: Duration(window, 'the window the count applies to') },
+    {
+      max: Type.Integer({ minimum: 1, default: max, description: 'how many are allowed in one window' }),
+      window: Duration(window, 'the window the count applies to'),
+    },
     { ...Strict, default: { max, window }, description },
   )
 
@@ -76,32 +79,35 @@ const Server = obj({
     default: null,
     description: 'start the built-in echo upstream on 127.0.0.1:<port> (for the demo config only)',
   }),
-})
+}, 'the listening socket, client-side limits, logging and processes')
 
 const Cookies = obj({
   secure: Type.Boolean({ default: true, description: 'Secure cookies with __Host-/__Secure- names; false only for plain-http development' }),
-  sameSite: OneOf(['lax', 'strict'], { default: 'lax' }),
-  domain: Type.Union([Type.Null(), Type.String({ minLength: 1 })], { default: null }),
-})
+  sameSite: OneOf(['lax', 'strict'], { default: 'lax', description: 'SameSite attribute of both cookies' }),
+  domain: Type.Union([Type.Null(), Type.String({ minLength: 1 })], {
+    default: null,
+    description: 'Domain attribute of both cookies; null = host-only (the access cookie is then named __Host-, else __Secure-)',
+  }),
+}, 'attributes of the access and refresh cookies (cookie mode)')
 
 const SigningKey = Type.Union([
   Type.Object(
     {
-      kid: Type.String({ minLength: 1, maxLength: 128 }),
+      kid: Type.String({ minLength: 1, maxLength: 128, description: 'key id, put in the header of every token it signs and in the JWKS' }),
       privateKeyFile: Type.String({ minLength: 1, description: 'PKCS#8 PEM, relative to the config file' }),
     },
     Strict,
   ),
   Type.Object(
     {
-      kid: Type.String({ minLength: 1, maxLength: 128 }),
+      kid: Type.String({ minLength: 1, maxLength: 128, description: 'key id of the tokens this key verifies' }),
       publicKeyFile: Type.String({ minLength: 1, description: 'SPKI PEM; verifies only (a retired key)' }),
     },
     Strict,
   ),
   Type.Object(
     {
-      kid: Type.String({ minLength: 1, maxLength: 128 }),
+      kid: Type.String({ minLength: 1, maxLength: 128, description: 'key id, put in the header of every token it signs' }),
       secret: Type.String({ minLength: 1, description: 'HS256 shared secret, at least 32 bytes' }),
     },
     Strict,
@@ -111,31 +117,43 @@ const SigningKey = Type.Union([
 // No default: without `keys` the gateway generates an ephemeral key (and says so).
 const Keys = Type.Object(
   {
-    algorithm: OneOf(['ES256', 'EdDSA', 'RS256', 'HS256'], { default: 'ES256' }),
+    algorithm: OneOf(['ES256', 'EdDSA', 'RS256', 'HS256'], {
+      default: 'ES256',
+      description: 'the one algorithm tokens are signed and verified with (pinned: a token naming another is refused)',
+    }),
     signing: Type.Array(SigningKey, {
       minItems: 1,
       description: 'the first entry signs; every entry verifies; public parts go to the JWKS',
     }),
   },
-  Strict,
+  { ...Strict, description: 'signing keys; without them an ephemeral key is generated at each start (a warning says so)' },
 )
 
 const StaticUser = Type.Object(
   {
-    username: Type.String({ minLength: 1, maxLength: 256 }),
+    username: Type.String({ minLength: 1, maxLength: 256, description: 'the name typed at sign-in (compared exactly)' }),
     passwordHash: Type.String({ minLength: 1, description: 'made by `portcullis hash-password`' }),
-    subject: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-    roles: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-    claims: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+    subject: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'the `sub` of its tokens and x-user-id upstream; default: the username' })),
+    roles: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'the `roles` of its tokens, joined by "," in x-user-roles upstream' }),
+    claims: Type.Record(Type.String(), Type.Unknown(), {
+      default: {},
+      description: 'extra claims put in its access tokens (registered claim names are ignored)',
+    }),
   },
   Strict,
 )
 
 const Identity = Type.Union([
-  Type.Object({ type: Type.Literal('static'), users: Type.Array(StaticUser, { default: [] }) }, Strict),
   Type.Object(
     {
-      type: Type.Literal('http'),
+      type: Type.Literal('static', { description: 'the kind of source: static (users listed here) or http (a user service)' }),
+      users: Type.Array(StaticUser, { default: [], description: 'the users of this source' }),
+    },
+    Strict,
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('http', { description: 'the kind of source: static (users listed here) or http (a user service)' }),
       url: Matching('^https?://', 'an http:// or https:// URL', {
         description: 'POST {"username","password"}; 200 {"subject","roles"?,"claims"?} = valid',
       }),
@@ -147,8 +165,8 @@ const Identity = Type.Union([
 
 const Auth = obj({
   basePath: PathString({ default: '/auth', description: 'all auth endpoints live under it' }),
-  issuer: Type.String({ minLength: 1, default: 'portcullis' }),
-  audience: Type.String({ minLength: 1, default: 'portcullis' }),
+  issuer: Type.String({ minLength: 1, default: 'portcullis', description: 'the `iss` of every access token (checked on every request)' }),
+  audience: Type.String({ minLength: 1, default: 'portcullis', description: 'the `aud` of every access token (checked on every request)' }),
   accessTokenTtl: Duration('10m', 'lifetime of an access token'),
   refreshTokenTtl: Duration('14d', 'idle (sliding) lifetime of a session'),
   sessionMaxAge: Duration('30d', 'absolute lifetime of a session'),
@@ -159,40 +177,49 @@ const Auth = obj({
     default: [],
     description: "origins allowed to make cookie-authenticated unsafe requests; the gateway's own origin always is",
   }),
-  signInPage: Type.Boolean({ default: false }),
+  signInPage: Type.Boolean({
+    default: false,
+    description: 'send unauthenticated browser navigations on protected routes to a sign-in page under basePath instead of a 401',
+  }),
   cookies: Cookies,
   keys: Type.Optional(Keys),
   identity: Type.Array(Identity, { default: [], description: 'credential sources, tried in order' }),
-})
+}, 'sign-in, tokens, sessions and cookies')
 
 const Store = obj({
-  type: OneOf(['memory', 'redis', 'redis-cluster', 'redis-sentinel'], { default: 'memory' }),
-  url: Matching('^rediss?://', 'a redis:// or rediss:// URL', { default: 'redis://127.0.0.1:6379/0' }),
-  nodes: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-  sentinels: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
-  name: Type.String({ minLength: 1, default: 'mymaster' }),
-  password: Type.Optional(Type.String()),
-  keyPrefix: Type.String({ default: 'portcullis:' }),
+  type: OneOf(['memory', 'redis', 'redis-cluster', 'redis-sentinel'], {
+    default: 'memory',
+    description: 'where sessions and revocations live; memory is one process only, the redis types share them across instances',
+  }),
+  url: Matching('^rediss?://', 'a redis:// or rediss:// URL', { default: 'redis://127.0.0.1:6379/0', description: 'type redis: the server' }),
+  nodes: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'type redis-cluster: some of its nodes, host:port or redis:// URLs' }),
+  sentinels: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'type redis-sentinel: the sentinels, host:port (port 26379 by default)' }),
+  name: Type.String({ minLength: 1, default: 'mymaster', description: 'type redis-sentinel: the monitored master\'s name' }),
+  password: Type.Optional(Type.String({ description: 'Redis AUTH password (for every redis type)' })),
+  keyPrefix: Type.String({ default: 'portcullis:', description: 'prefix of every Redis key; instances sharing it share sessions' }),
   commandTimeout: Duration('500ms', 'a store call slower than this fails with 503 store_unavailable'),
-})
+}, 'the session store')
 
 const Revocation = obj({
-  mode: OneOf(['cached', 'strict', 'off'], { default: 'cached' }),
+  mode: OneOf(['cached', 'strict', 'off'], {
+    default: 'cached',
+    description: 'cached: ended sessions kept in memory, synced through the store; strict: the store asked on every request; off: signature and claims only',
+  }),
   resyncInterval: Duration('30s', 'cached mode: full resync of the revoked-session set'),
-})
+}, 'how ended sessions make their access tokens fail before they expire')
 
 const RateLimits = obj({
   login: obj({
     perUser: Limit(10, '15m', 'failed sign-ins per username, then 429'),
     perClient: Limit(100, '1m', 'sign-in attempts per client address'),
-  }),
+  }, 'limits on POST {basePath}/login'),
   refresh: obj({
     perSession: Limit(30, '1m', 'refreshes per session'),
-  }),
+  }, 'limits on POST {basePath}/refresh'),
   invalidTokens: obj({
     perClient: Limit(20, '10s', 'failed access-token signature checks per client address; beyond it that address waits behind the others for checks (never refused for it)'),
-  }),
-})
+  }, 'the budget of failed signature checks (forged-token floods)'),
+}, 'rate limits (429 rate_limited with Retry-After beyond them)')
 
 const Route = Type.Object(
   {
@@ -201,18 +228,28 @@ const Route = Type.Object(
       description: 'unique; used in logs and metric labels',
     }),
     prefix: PathString({ description: 'matched by longest prefix, on segment boundaries, case-sensitively' }),
-    upstream: Matching('^https?://[^/?#]+(/[^?#]*)?$', 'an http:// or https:// URL without query or fragment'),
+    upstream: Matching('^https?://[^/?#]+(/[^?#]*)?$', 'an http:// or https:// URL without query or fragment', {
+      description: 'where requests go; a path on it is put before the forwarded path',
+    }),
     rewritePrefix: Type.Optional(PathString({ description: 'replaces the prefix upstream; default: the prefix itself' })),
-    auth: OneOf(['required', 'optional', 'none'], { default: 'required' }),
-    roles: Type.Optional(Type.Array(Type.String({ minLength: 1 }), { minItems: 1 })),
-    websocket: Type.Boolean({ default: false }),
+    auth: OneOf(['required', 'optional', 'none'], {
+      default: 'required',
+      description: 'required: a valid access token or 401; optional: checked when presented; none: not read (identity headers still stripped)',
+    }),
+    roles: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), { minItems: 1, description: 'the caller needs any one of them, else 403 forbidden' }),
+    ),
+    websocket: Type.Boolean({ default: false, description: 'accept WebSocket upgrades (authenticated like any request)' }),
     timeout: Duration('30s', 'upstream response timeout, then 504'),
     connectTimeout: Duration('5s', 'upstream connect timeout, then 502'),
-    forwardAuthorization: Type.Boolean({ default: false }),
+    forwardAuthorization: Type.Boolean({ default: false, description: 'pass the client\'s Authorization header upstream (removed otherwise)' }),
     // No object-level default: a route has a request limit only when it declares one.
     rateLimit: Type.Optional(
       Type.Object(
-        { max: Type.Integer({ minimum: 1, default: 100 }), window: Duration('1m', 'the window the count applies to') },
+        {
+          max: Type.Integer({ minimum: 1, default: 100, description: 'how many are allowed in one window' }),
+          window: Duration('1m', 'the window the count applies to'),
+        },
         { ...Strict, description: 'requests per client address on this route' },
       ),
     ),
@@ -220,18 +257,21 @@ const Route = Type.Object(
   Strict,
 )
 
-const Admin = obj({ role: Type.String({ minLength: 1, default: 'admin' }) })
+const Admin = obj(
+  { role: Type.String({ minLength: 1, default: 'admin', description: 'the role that may use the admin endpoints' }) },
+  'the admin endpoints under {basePath}/admin',
+)
 
 export const ConfigSchema = Type.Object(
   {
-    $schema: Type.Optional(Type.String()),
+    $schema: Type.Optional(Type.String({ description: 'ignored; lets editors find the JSON Schema' })),
     server: Server,
     auth: Auth,
     store: Store,
     revocation: Revocation,
     admin: Admin,
     rateLimits: RateLimits,
-    routes: Type.Array(Route, { default: [] }),
+    routes: Type.Array(Route, { default: [], description: 'the proxied routes, matched by longest prefix' }),
   },
   { ...Strict, title: 'Portcullis gateway.yaml', $id: 'https://portcullis.dev/schema/gateway.json' },
 )
