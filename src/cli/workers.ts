@@ -72,7 +72,7 @@ export function runPrimary(configPath: string, count: number, log: Logger, shutd
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve(failed ? 1 : 0)
         return
       }
-      log.error({ pid: worker.process.pid, code, signal, livedMs: lived }, 'worker exited; starting another')
+      log.error({ workerPid: worker.process.pid, code, signal, livedMs: lived }, 'worker exited; starting another')
       quickDeaths = lived < QUICK_DEATH_MS ? quickDeaths + 1 : 0
       // A worker that cannot stay up (bad config, port taken) would otherwise be forked forever.
       if (quickDeaths >= MAX_QUICK_DEATHS) {
@@ -85,6 +85,7 @@ export function runPrimary(configPath: string, count: number, log: Logger, shutd
       setTimeout(fork, Math.min(1000 * quickDeaths, 5000)).unref()
     })
     for (let i = 0; i < count; i++) fork()
-    log.info({ workers: count, pid: process.pid }, 'portcullis primary started')
+    // The logger's base already carries this process's `pid`: a second one would repeat the key.
+    log.info({ workers: count }, 'portcullis primary started')
   })
 }
