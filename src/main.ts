@@ -11,6 +11,7 @@ import { loadKeyring, type Keyring } from './auth/keys.js'
 import { loadGateway } from './config/gateway.js'
 import type { GatewayConfig } from './config/schema.js'
 import { startEchoUpstream } from './demo/echo.js'
+import { hostPort, listenError, openUrl } from './listen.js'
 import { createLogger } from './ops/logger.js'
 import { GatewayMetrics } from './ops/metrics.js'
 import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
@@ -121,8 +122,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   await gen.activate(await build(config, keyring), config.server.shutdownTimeout)
 
   await new Promise<void>((resolve, reject) => {
-    gen.server.once('error', reject)
-    gen.server.listen(config.server.port, config.server.host, () => resolve())
+    const { host, port } = config.server
+    gen.server.once('error', (err) => reject(listenError(err, { host, port, setting: 'server.port', file: opts.configPath })))
+    gen.server.listen(port, host, () => resolve())
   }).catch(async (err: unknown) => {
     // A taken port: release what was started, or it would keep the process alive.
     await gen.drainAll(0)
@@ -133,7 +135,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const address = gen.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`
-  logger.info({ url, routes: config.routes.map((r) => r.name), store: config.store.type }, 'portcullis listening')
+  // `url` is for people (a browser needs localhost for the cookies); `address` is the socket.
+  logger.info(
+    { url: openUrl(address, 'http'), address: hostPort(address.address, address.port), routes: config.routes.map((r) => r.name), store: config.store.type },
+    'portcullis listening',
+  )
 
   return {
     url,

@@ -6,8 +6,9 @@ import closeWithGrace from 'close-with-grace'
 import cluster from 'node:cluster'
 import { loadGatewayConfig } from '../config/gateway.js'
 import { startGateway } from '../main.js'
+import { ListenError } from '../listen.js'
 import { createLogger } from '../ops/logger.js'
-import { runPrimary, STOP_MESSAGE, workerCount } from './workers.js'
+import { cannotListen, runPrimary, STOP_MESSAGE, workerCount } from './workers.js'
 import { watchConfig } from '../ops/watch.js'
 
 /** Resolves -1: the process stays up until a signal (the primary of several workers: its exit code). */
@@ -21,8 +22,11 @@ export async function runStart(configPath: string): Promise<number> {
     // The caller prints why; whatever was started before the failure (a Redis connection, the
     // demo upstream) must not keep a process that failed to start alive.
     setTimeout(() => process.exit(1), 500).unref()
+    // Every worker would say the same about the one port they share: the primary says it once.
+    if (cluster.isWorker && err instanceof ListenError && process.send) return void process.send(cannotListen(err.message))
     throw err
   })
+  if (gateway === undefined) return 1
   const log = gateway.logger
   const reload = (trigger: string) => {
     // Shutting down: a new generation would only be drained again.

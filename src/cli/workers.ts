@@ -17,6 +17,11 @@ import { watchConfig } from '../ops/watch.js'
 /** What the primary sends a worker to make it drain and exit (src/cli/start.ts). */
 export const STOP_MESSAGE = 'portcullis:stop'
 
+/** What a worker that cannot listen sends its primary instead of printing it (src/cli/start.ts). */
+export function cannotListen(message: string): { cannotListen: string } {
+  return { cannotListen: message }
+}
+
 /** How many processes a `server.workers` setting means on this machine. */
 export function workerCount(setting: number | 'auto'): number {
   return setting === 'auto' ? availableParallelism() : setting
@@ -63,6 +68,17 @@ export function runPrimary(configPath: string, count: number, log: Logger, shutd
     // One watcher for all: each worker reloads when told, so a change is read once per worker.
     const stopWatching = watchConfig(configPath, () => relay('SIGHUP'), log)
 
+    // A port that cannot be taken stays so: forking more workers would only say it again.
+    cluster.on('message', (_worker, message: unknown) => {
+      const problem = (message as { cannotListen?: unknown } | null)?.cannotListen
+      if (typeof problem !== 'string' || stopping) return
+      process.stderr.write(`portcullis start: ${problem}\n`)
+      log.fatal({ problem }, 'workers cannot listen: giving up')
+      stopping = true
+      stopWatching()
+      askToStop()
+    })
+
     let failed = false
     cluster.on('exit', (worker, code, signal) => {
       const lived = Date.now() - (started.get(worker) ?? 0)
@@ -82,7 +98,7 @@ export function runPrimary(configPath: string, count: number, log: Logger, shutd
         if (Object.keys(cluster.workers ?? {}).length === 0) resolve(1)
         return
       }
-      setTimeout(fork, Math.min(1000 * quickDeaths, 5000)).unref()
+      setTimeout(() => stopping || fork(), Math.min(1000 * quickDeaths, 5000)).unref()
     })
     for (let i = 0; i < count; i++) fork()
     // The logger's base already carries this process's `pid`: a second one would repeat the key.
