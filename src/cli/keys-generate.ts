@@ -38,7 +38,10 @@ export async function writeKey(alg: GeneratedAlg, kid: string, outDir: string, o
   const path = resolve(join(outDir, `${kid}.pem`))
   // 'wx': never clobber a key that may still be signing tokens somewhere.
   await writeFile(path, generatePem(alg), { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
-    if (!(opts.ifMissing && err.code === 'EEXIST')) throw err
+    if (err.code !== 'EEXIST') throw err
+    if (!opts.ifMissing) {
+      throw new Error(`${path} already exists and is never overwritten: choose another --kid, or remove the file first (--if-missing keeps it)`, { cause: err })
+    }
   })
   return path
 }

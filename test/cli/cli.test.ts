@@ -136,10 +136,11 @@ for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
     const claims = await verify(await makeToken(keyring, { sub: 'u-keys' }))
     t.equal(claims.sub, 'u-keys')
 
+    const before = readFileSync(path, 'utf8')
     const again = await runCli(['keys', 'generate', '--alg', alg, '--kid', `k-${alg}`, '--out', join(dir, 'keys')])
     t.equal(again.code, 1, 'an existing key is never overwritten')
-    t.match(again.stderr, /EEXIST/)
-    const before = readFileSync(path, 'utf8')
+    t.equal(again.stderr, `portcullis keys: ${path} already exists and is never overwritten: choose another --kid, or remove the file first (--if-missing keeps it)\n`, 'and says how to proceed')
+    t.equal(readFileSync(path, 'utf8'), before)
     const init = await runCli(['keys', 'generate', '--alg', alg, '--kid', `k-${alg}`, '--out', join(dir, 'keys'), '--if-missing'])
     t.same([init.code, init.stdout.trim()], [0, path], '--if-missing keeps it and prints its path')
     t.equal(readFileSync(path, 'utf8'), before)
