@@ -90,24 +90,30 @@ const Cookies = obj({
   }),
 }, 'attributes of the access and refresh cookies (cookie mode)')
 
+const Kid = Type.String({
+  minLength: 1,
+  maxLength: 128,
+  description: 'key id: named in the header of the tokens it signs, and how a token picks its key when verified',
+})
+
 const SigningKey = Type.Union([
   Type.Object(
     {
-      kid: Type.String({ minLength: 1, maxLength: 128, description: 'key id, put in the header of every token it signs and in the JWKS' }),
+      kid: Kid,
       privateKeyFile: Type.String({ minLength: 1, description: 'PKCS#8 PEM, relative to the config file' }),
     },
     Strict,
   ),
   Type.Object(
     {
-      kid: Type.String({ minLength: 1, maxLength: 128, description: 'key id of the tokens this key verifies' }),
+      kid: Kid,
       publicKeyFile: Type.String({ minLength: 1, description: 'SPKI PEM; verifies only (a retired key)' }),
     },
     Strict,
   ),
   Type.Object(
     {
-      kid: Type.String({ minLength: 1, maxLength: 128, description: 'key id, put in the header of every token it signs' }),
+      kid: Kid,
       secret: Type.String({ minLength: 1, description: 'HS256 shared secret, at least 32 bytes' }),
     },
     Strict,
