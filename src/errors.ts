@@ -117,6 +117,9 @@ export function problemOf(code: ErrorCode, detail?: string): Problem {
   return body
 }
 
+/** Every code, in the order above (for the generated reference, docs/reference/errors.md). */
+export const ERROR_CODES = Object.keys(STATUS) as readonly ErrorCode[]
+
 export function statusOf(code: ErrorCode): number {
   return STATUS[code]
 }
