@@ -11,8 +11,8 @@
  * when the process exits are written on the way out.
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { pino, type Logger } from 'pino'
-import { isoTime } from './logger.js'
+import type { Logger } from 'pino'
+import { isoTime, outputOf } from './logger.js'
 import { maskQuerySecrets } from './query-secrets.js'
 
 /** nginx's status for a request whose client left before the answer began. */
@@ -45,10 +45,11 @@ export class AccessLog {
 
   constructor(logger: Logger) {
     this.#logger = logger
-    const symbols = pino.symbols as unknown as Record<'streamSym' | 'chindingsSym', symbol>
-    const own = logger as unknown as Record<symbol, unknown>
-    this.#destination = own[symbols.streamSym] as Destination
-    this.#bindings = (own[symbols.chindingsSym] as string | undefined) ?? ''
+    // Public API only: the logger's destination and bindings are kept by createLogger, not read
+    // from pino's symbols (streamSym, chindingsSym), which a pino upgrade may change unannounced.
+    const output = outputOf(logger)
+    this.#destination = output.destination
+    this.#bindings = output.bindings
     this.#head = `{"level":${logger.levels.values['info']}`
   }
 

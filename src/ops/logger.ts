@@ -41,16 +41,36 @@ function standardOutput(): DestinationStream {
 }
 
 export function createLogger(level: string, destination: DestinationStream = standardOutput()): Logger {
-  return pino(
+  const base = { pid: process.pid }
+  const logger = pino(
     {
       level,
       redact: { paths: REDACT, censor: '[redacted]' },
       serializers: { req: serializeRequest, err: pino.stdSerializers.err },
-      base: { pid: process.pid },
+      base,
       timestamp: isoTime,
     },
     destination,
   )
+  // pino writes `base` after the time as `,"pid":…`; kept here so that the access log does
+  // not have to read it (or the destination) from pino's private symbols.
+  outputs.set(logger, { destination, bindings: ',' + JSON.stringify(base).slice(1, -1) })
+  return logger
+}
+
+/** Where a logger writes, and its bindings as they appear in each of its lines. */
+export interface LoggerOutput {
+  readonly destination: DestinationStream
+  readonly bindings: string
+}
+
+const outputs = new WeakMap<Logger, LoggerOutput>()
+
+/** The output of a logger made by `createLogger`, for lines formatted outside pino (the access log). */
+export function outputOf(logger: Logger): LoggerOutput {
+  const output = outputs.get(logger)
+  if (output === undefined) throw new Error('the access log needs a logger made by createLogger')
+  return output
 }
 
 let lastMs = -1
