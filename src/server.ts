@@ -35,6 +35,9 @@ type Open = { once(event: 'close', fn: () => void): unknown; destroy(): unknown 
  */
 const CLOSE_FRAME_GRACE = 1000
 
+/** While a shutdown waits for request heads still arriving: how often it counts connections. */
+const HEAD_POLL = 25
+
 export interface ServerLimits {
   maxHeaderSize: number
   requestTimeout: number
@@ -150,6 +153,7 @@ export class GenerationServer {
   async #drainAndClose(slot: Slot, drainTimeout: number): Promise<void> {
     const started = Date.now()
     if (slot.open.size > 0) await this.#drained(slot, drainTimeout, true)
+    if (this.#draining && slot === this.#current) await this.#headsArrived(slot, started + drainTimeout)
     const cut = slot.open.size
     if (cut > 0) {
       this.#log.warn({ generation: slot.id, open: cut, drainTimeout }, 'drain timeout: closing what this generation still serves')
@@ -165,6 +169,30 @@ export class GenerationServer {
     }
     await closing
     this.#log.info({ generation: slot.id, served: slot.served, ms: Date.now() - started, cut }, 'generation drained and closed')
+  }
+
+  /**
+   * Shutdown: a connection whose request head is still arriving carries a request in flight
+   * too. Until `deadline`, the generation stays open to answer it (`Connection: close`, and 503
+   * from /readyz) rather than have it reset once the requests already dispatched are done.
+   * Node exposes no parser state, so such connections are counted: every connection left once
+   * idle ones are closed, beyond one per request or WebSocket still being served.
+   */
+  async #headsArrived(slot: Slot, deadline: number): Promise<void> {
+    for (;;) {
+      const left = deadline - Date.now()
+      if (left <= 0) return
+      if (slot.open.size > 0) {
+        await this.#drained(slot, left, true)
+        continue
+      }
+      this.server.closeIdleConnections()
+      const connections = await new Promise<number>((resolve) => this.server.getConnections((_err, count) => resolve(count ?? 0)))
+      let serving = 0
+      for (const retiring of this.#retiring) serving += retiring.open.size
+      if (connections <= serving) return
+      await new Promise((resolve) => setTimeout(resolve, Math.min(HEAD_POLL, left)))
+    }
   }
 
   #drained(slot: Slot, timeout: number, cuttable = false): Promise<void> {

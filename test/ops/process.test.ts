@@ -99,6 +99,42 @@ t.test('SIGTERM: readiness turns 503, in-flight requests finish, connections clo
   t.ok(await gw.logged((l) => l['msg'] === 'shut down', 2000), 'the last log line reached stdout')
 })
 
+/** A raw connection that has sent `head`; `answer()` is all it received once the gateway closed it. */
+function rawClient(url: URL, head: string): { socket: Socket; answer: () => Promise<string> } {
+  const socket = connect(Number(url.port), url.hostname)
+  socket.on('error', () => {}) // judged by what it received
+  let received = ''
+  socket.on('data', (c) => (received += c.toString()))
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+  socket.write(head)
+  return { socket, answer: () => closed.then(() => received) }
+}
+
+t.test('SIGTERM: a request whose head is still arriving when the in-flight ones are done is answered, not reset', async (t) => {
+  const up = await startUpstream(t)
+  slowUpstream(up, 300)
+  const dir = t.testdir({ 'gateway.yaml': config(up.url, '', '2s') })
+  const gw = await startProcess(t, join(dir, 'gateway.yaml'))
+  const url = new URL(gw.url)
+  const late = rawClient(url, 'GET /readyz HTTP/1.1\r\nHost: x\r\n')
+  const never = rawClient(url, 'GET /healthz HTTP/1.1\r\nHost: x\r\n')
+  const slow = send(gw.url, '/api/slow')
+  await until(() => up.seen.length === 1)
+  const signalled = performance.now()
+  gw.child.kill('SIGTERM')
+
+  // Nothing is in flight any more but the two heads: the process must wait for them.
+  t.equal((await slow).status, 200, 'the in-flight request completed')
+  late.socket.write('\r\n')
+  const answer = await late.answer()
+  t.match(answer, /^HTTP\/1\.1 503 /, 'the late /readyz is answered 503')
+  t.match(answer, /connection: close/i, 'with Connection: close')
+  t.same(await gw.exited, { code: 0, signal: null })
+  const took = performance.now() - signalled
+  t.ok(took < 3500, `a head that never ends holds the exit no longer than shutdownTimeout: exited ${Math.round(took)} ms after SIGTERM (2s)`)
+  t.equal(await never.answer(), '', 'and is closed without an answer')
+})
+
 t.test('SIGTERM with a request that will not finish still exits 0 within shutdownTimeout', async (t) => {
   const up = await startUpstream(t)
   slowUpstream(up, 60_000)
