@@ -30,7 +30,11 @@ abstract class Family<S> {
     readonly help: string,
     registry: Registry,
   ) {
-    // The Registry only needs name, help, type, get() and reset() (prom-client's Metric contract).
+    // The Registry only needs name, help, type, get(), reset() and aggregator: prom-client's
+    // internal Metric contract, not its public API (it registers such objects itself when it
+    // aggregates workers). Worth it: ~100 ns per counter inc and ~200 ns per histogram observe
+    // saved on every request (measured, see above). test/ops/metric-families.test.ts pins the
+    // contract and fails on a prom-client upgrade that changes it.
     registry.registerMetric(this as never)
   }
 
