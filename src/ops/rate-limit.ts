@@ -72,9 +72,6 @@ export const hashId = (id: string): string =>
   // String(): `request.ip` is undefined once the client has gone; that must not become a 500.
   createHash('sha256').update(String(id)).digest('base64url').slice(0, 22)
 
-/** "Alice ", "alice" and "ＡＬＩＣＥ" share one counter: varying the spelling does not buy more guesses. */
-export const normalizeUsername = (username: string): string => username.normalize('NFKC').trim().toLowerCase()
-
 export interface LimiterOptions {
   /** `login_user`, ..., or `route` for routes[].rateLimit. */
   name: LimiterName

@@ -5,7 +5,8 @@
  */
 import { Redis } from 'ioredis'
 import t, { type Test } from 'tap'
-import { hashId, normalizeUsername } from '../../src/ops/rate-limit.js'
+import { hashId } from '../../src/ops/rate-limit.js'
+import { normalizeUsername } from '../../src/auth/username.js'
 import { subjectTag } from '../../src/sessions/tokens.js'
 import { send } from '../helpers/http.js'
 import { codeOf, refresh, type Tokens } from '../helpers/fleet-client.js'

@@ -3,7 +3,8 @@
  * username and per client address, refresh per session, per-route limits.
  */
 import t, { type Test } from 'tap'
-import { hashId, normalizeUsername } from '../../src/ops/rate-limit.js'
+import { hashId } from '../../src/ops/rate-limit.js'
+import { normalizeUsername } from '../../src/auth/username.js'
 import { createMemoryRateLimitStore } from '../../src/ops/rate-limit-memory.js'
 import { startGateway, type TestGateway } from '../helpers/gateway.js'
 import { send, type Answer } from '../helpers/http.js'

@@ -3,13 +3,13 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.js'
-import { normalizeUsername } from '../../ops/rate-limit.js'
 import { formatRefreshToken, hashRefresh, newRefreshSecret, newSessionId } from '../../sessions/tokens.js'
 import type { SessionRecord } from '../../sessions/types.js'
 import { checkCsrf } from '../csrf.js'
 import { MAX_PASSWORD_BYTES } from '../passwords.js'
 import type { EndpointContext } from '../routes.js'
 import { AUTH_BODY_LIMIT } from '../routes.js'
+import { normalizeUsername } from '../username.js'
 import { isTokenMode, sendTokens } from '../transport.js'
 import { clientFacts, objectBody, stringField } from './body.js'
 
