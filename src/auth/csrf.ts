@@ -8,6 +8,7 @@
  */
 import type { FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
+import { hintTrustProxy } from './trust-proxy-hint.js'
 
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE'])
 
@@ -30,6 +31,7 @@ export function checkCsrf(request: FastifyRequest, allowedOrigins: ReadonlySet<s
   if (origin === undefined || origin === 'null') throw new GatewayError('csrf_rejected')
   const own = `${request.protocol}://${request.host}`
   if (origin.toLowerCase() === own.toLowerCase() || allowedOrigins.has(origin)) return
+  hintTrustProxy(request, origin, allowedOrigins)
   throw new GatewayError('csrf_rejected')
 }
 
