@@ -12,6 +12,7 @@ import { loadGateway } from './config/gateway.js'
 import type { GatewayConfig } from './config/schema.js'
 import { startEchoUpstream } from './demo/echo.js'
 import { hostPort, listenError, openUrl } from './listen.js'
+import { checkEvictionPolicy } from './ops/eviction-policy.js'
 import { createLogger } from './ops/logger.js'
 import { GatewayMetrics } from './ops/metrics.js'
 import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
@@ -67,6 +68,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     },
   }
   const store = await openStore(config, storeLog)
+  const eviction = config.store.type === 'memory' ? null : checkEvictionPolicy(config.store, logger, (p) => metrics.evictionPolicies(p))
   const revocations = new RevocationSet()
   const sync = new RevocationSync(store, revocations, { resyncInterval: config.revocation.resyncInterval, now, log: logger })
   await sync.start()
@@ -129,7 +131,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     // A taken port: release what was started, or it would keep the process alive.
     await gen.drainAll(0)
     sync.stop()
-    await Promise.allSettled([store.close(), rateLimitStore.close(), demo && new Promise((resolve) => demo!.close(resolve))])
+    await Promise.allSettled([store.close(), rateLimitStore.close(), eviction?.stop(), demo && new Promise((resolve) => demo!.close(resolve))])
     throw err
   })
   const address = gen.server.address() as AddressInfo
@@ -194,6 +196,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       gen.server.closeAllConnections()
       await closed
       sync.stop()
+      await eviction?.stop()
       await store.close()
       await rateLimitStore.close()
       if (demo) await new Promise((resolve) => demo!.close(resolve))

@@ -81,6 +81,7 @@ export class GatewayMetrics {
   #reloads: Record<'ok' | 'rejected', CounterSeries>
   #storeErrors: Record<'request' | 'connection', CounterSeries>
   #clientErrors: Record<(typeof CLIENT_ERRORS)[number], CounterSeries>
+  #evictionPolicies: Gauge<'policy'>
 
   constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
     const registry = (this.registry = opts.registry ?? new Registry())
@@ -115,6 +116,13 @@ export class GatewayMetrics {
       'reason',
       CLIENT_ERRORS,
     )
+    this.#evictionPolicies = new Gauge({
+      name: 'portcullis_store_maxmemory_policy',
+      help: 'Redis masters by their maxmemory-policy as read at start (anything but noeviction can evict revocations; unknown: could not be read).',
+      labelNames: ['policy'],
+      registers: [registry],
+      aggregator: 'max',
+    })
     this.#scrapeTimeGauges([registry])
   }
 
@@ -176,6 +184,12 @@ export class GatewayMetrics {
 
   storeError(source: 'request' | 'connection'): void {
     this.#storeErrors[source].value++
+  }
+
+  /** The maxmemory-policy of each Redis master (src/ops/eviction-policy.ts). */
+  evictionPolicies(policies: readonly string[]): void {
+    this.#evictionPolicies.reset()
+    for (const policy of policies) this.#evictionPolicies.inc({ policy })
   }
 
   /** Node's HTTP parser refused a request (see server.ts clientError). */
