@@ -1,38 +1,16 @@
 /**
- * The script of the gateway's sign-in page ({basePath}/signin). Plain ESM, no dependencies.
+ * The script of the gateway's sign-in page ({basePath}/signin). Plain ESM; its one import is
+ * the return-path check it shares with the gateway.
  *
  * 1. Silent refresh: the refresh cookie is scoped to basePath, so the navigation that brought
  *    the browser here could not use it. If it still holds a session, go straight back.
  * 2. Otherwise show the form, post the credentials as JSON (cookie mode), then go back.
  *
- * Going back is only ever to a same-origin path: see safeReturnPath.
+ * Going back is only ever to a same-origin path: see safeReturnPath (./return-path.js, which
+ * the gateway serves beside this script and runs itself before rendering the page).
  */
 
-/** Longer return paths are dropped rather than carried through a sign-in. */
-export const MAX_RETURN_PATH = 2048
-
-/**
- * `value` when it is a same-origin path, else `/`. An open redirect after sign-in lets a
- * phishing link borrow our origin (CWE-601), so only a path is accepted, in its plainest form:
- * - a single leading `/`, not followed by `/` or `\` (`//host` and `/\host` are network-path
- *   references: browsers read them as another host);
- * - printable ASCII only, and no `\` anywhere: the URL parser drops tabs and newlines
- *   (`/\t/host` becomes `//host`) and treats `\` as `/` in http(s) URLs;
- * - as a last guard, resolving it against an origin must stay on that origin.
- * The gateway runs this same function (src/auth/signin.ts) before rendering the page.
- * @param {unknown} value
- * @returns {string}
- */
-export function safeReturnPath(value) {
-  if (typeof value !== 'string' || value.length === 0 || value.length > MAX_RETURN_PATH) return '/'
-  if (!/^\/(?![/\\])[\x21-\x7e]*$/.test(value) || value.includes('\\')) return '/'
-  try {
-    const base = 'http://return.invalid'
-    return new URL(value, base).origin === base ? value : '/'
-  } catch {
-    return '/'
-  }
-}
+import { safeReturnPath } from './return-path.js'
 
 const MESSAGES = {
   invalid_credentials: 'Wrong username or password.',

@@ -2,17 +2,17 @@
  * Sign-in for browser navigations (SPEC.md `auth.signInPage`): which requests are sent to the
  * sign-in page instead of a 401, where they go, and where they may come back to.
  *
- * The return-path rules are shared with the page's script (client/signin.js).
+ * The return-path rules are shared with the page's script (client/return-path.js).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.js'
 
 /**
- * The return-path check lives once, in the sign-in page's own script (plain ESM, safe to import
- * in Node): the server runs it to protect the HTML it renders, the page runs the very same code
- * to protect the navigation it makes. Its rules are documented there.
+ * The return-path check lives once, in a module of its own that the sign-in page's script
+ * imports too (plain ESM, no DOM): the server runs it to protect the HTML it renders, the page
+ * runs the very same code to protect the navigation it makes. Its rules are documented there.
  */
-import { MAX_RETURN_PATH, safeReturnPath } from '../../client/signin.js'
+import { MAX_RETURN_PATH, safeReturnPath } from '../../client/return-path.js'
 export { MAX_RETURN_PATH, safeReturnPath }
 
 /** The 401 codes that mean "not signed in (any more)": a sign-in can fix them, unlike a 403. */

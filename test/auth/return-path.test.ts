@@ -1,10 +1,10 @@
 /**
- * The return path after sign-in. One function (client/signin.js) serves the page's script and
- * the server; the test checks it through both entry points, so a server that stopped using the
- * shared check (or a page that stopped exporting it) would show up here.
+ * The return path after sign-in. One function (client/return-path.js) serves the page's script
+ * and the server; the test checks it through both entry points, so a server that stopped using
+ * the shared check would show up here (test/auth/signin.test.ts checks the page imports it).
  */
 import t from 'tap'
-import { safeReturnPath as pageCheck } from '../../client/signin.js'
+import { safeReturnPath as pageCheck } from '../../client/return-path.js'
 import { MAX_RETURN_PATH, safeReturnPath as serverCheck } from '../../src/auth/signin.js'
 
 const KEPT = [

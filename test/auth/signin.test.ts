@@ -3,6 +3,7 @@
  * their 401, and what the page and its scripts are served with.
  */
 import t, { type Test } from 'tap'
+import { readFileSync } from 'node:fs'
 import { signInPath } from '../../src/auth/signin.js'
 import { startGateway } from '../helpers/gateway.js'
 import { send } from '../helpers/http.js'
@@ -109,6 +110,7 @@ t.test('with signInPage off, a navigation gets the 401 and there is no sign-in p
   t.equal((await send(gw.url, '/app/', { headers: NAVIGATION })).status, 401)
   t.equal((await send(gw.url, '/auth/signin', { headers: NAVIGATION })).status, 404)
   t.equal((await send(gw.url, '/auth/signin.js')).status, 404)
+  t.equal((await send(gw.url, '/auth/return-path.js')).status, 404)
   t.equal((await send(gw.url, '/auth/client.js')).status, 200, 'the fetch helper is served either way')
 })
 
@@ -151,16 +153,23 @@ t.test('the sign-in page never renders an unsafe return path, and escapes what i
   t.notMatch(quoted.body, '<script>alert(1)')
 })
 
+t.test("the page's script imports its return-path check from the module the gateway itself runs", async (t) => {
+  const { gw } = await setup(t)
+  t.match((await send(gw.url, '/auth/signin.js')).body, "import { safeReturnPath } from './return-path.js'")
+  const served = (await send(gw.url, '/auth/return-path.js')).body
+  t.equal(served, readFileSync(new URL('../../client/return-path.js', import.meta.url), 'utf8'), 'served as the server imports it')
+})
+
 t.test('the scripts are JavaScript, revalidated by ETag', async (t) => {
   const { gw } = await setup(t)
-  for (const path of ['/auth/signin.js', '/auth/client.js']) {
+  for (const path of ['/auth/signin.js', '/auth/return-path.js', '/auth/client.js']) {
     const res = await send(gw.url, path)
     t.equal(res.status, 200, path)
     t.equal(res.headers['content-type'], 'text/javascript; charset=utf-8', path)
     t.equal(res.headers['cache-control'], 'no-cache', path)
     t.equal(res.headers['pragma'], undefined, path)
     t.equal(res.headers['x-content-type-options'], 'nosniff', path)
-    t.match(res.body, /export function/, path)
+    t.match(res.body, /^(import|export) /m, path) // an ES module
     const again = await send(gw.url, path, { headers: { 'if-none-match': String(res.headers.etag) } })
     t.equal(again.status, 304, path)
     t.equal(again.body, '', path)

@@ -1,5 +1,6 @@
 /**
- * GET {basePath}/signin (the sign-in page), {basePath}/signin.js (its script) and
+ * GET {basePath}/signin (the sign-in page), {basePath}/signin.js (its script),
+ * {basePath}/return-path.js (the check that script shares with the gateway) and
  * {basePath}/client.js (the fetch helper web apps import). SPEC.md `auth.signInPage`.
  */
 import { createHash } from 'node:crypto'
@@ -75,6 +76,7 @@ export async function signInPageEndpoints(app: FastifyInstance, ctx: EndpointCon
 
   // signInPage is on: a page that cannot load its script would strand every visitor.
   serveScript(app, '/signin.js', await loadAsset('signin.js'))
+  serveScript(app, '/return-path.js', await loadAsset('return-path.js')) // signin.js imports it
   app.get<{ Querystring: Record<string, unknown> }>('/signin', async (request, reply) => {
     const returnTo = safeReturnPath(request.query['return'])
     reply.header('content-security-policy', CSP)
