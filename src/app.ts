@@ -140,7 +140,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     syncRevocation: config.revocation.mode !== 'strict',
   }
 
-  metricsRoutes(app, metrics)
+  metricsRoutes(app, metrics, { serve: !server.admin })
   healthRoutes(app, deps.readiness ?? { notReadyBecause: async () => deps.store.ping().then(() => null, () => 'store unreachable') })
   app.get('/.well-known/jwks.json', async (_req, reply) => {
     reply.header('cache-control', 'public, max-age=300')

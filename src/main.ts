@@ -2,6 +2,7 @@
  * Process wiring: load the config, build the shared parts (store, revocation set, logger),
  * build and serve a generation, reload on demand, shut down gracefully.
  */
+import cluster from 'node:cluster'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { DestinationStream, Logger } from 'pino'
@@ -10,8 +11,10 @@ import { createIdentityChain } from './auth/identity/index.js'
 import { loadKeyring, type Keyring } from './auth/keys.js'
 import { loadGateway } from './config/gateway.js'
 import type { GatewayConfig } from './config/schema.js'
+import { answerPrimary } from './cli/worker-admin.js'
 import { startEchoUpstream } from './demo/echo.js'
 import { hostPort, listenError, openUrl } from './listen.js'
+import { listenAdmin, type AdminListener } from './ops/admin-server.js'
 import { checkEvictionPolicy } from './ops/eviction-policy.js'
 import { createLogger } from './ops/logger.js'
 import { GatewayMetrics } from './ops/metrics.js'
@@ -122,18 +125,35 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       }),
     )
   await gen.activate(await build(config, keyring), config.server.shutdownTimeout)
+  // With several workers the primary serves server.admin for all of them (src/cli/worker-admin.ts).
+  const stopAnswering = cluster.isWorker && config.server.admin ? answerPrimary(metrics.registry, readiness) : () => {}
 
+  let admin: AdminListener | null = null
   await new Promise<void>((resolve, reject) => {
     const { host, port } = config.server
     gen.server.once('error', (err) => reject(listenError(err, { host, port, setting: 'server.port', file: opts.configPath })))
     gen.server.listen(port, host, () => resolve())
-  }).catch(async (err: unknown) => {
-    // A taken port: release what was started, or it would keep the process alive.
-    await gen.drainAll(0)
-    sync.stop()
-    await Promise.allSettled([store.close(), rateLimitStore.close(), eviction?.stop(), demo && new Promise((resolve) => demo!.close(resolve))])
-    throw err
   })
+    .then(async () => {
+      if (config.server.admin && !cluster.isWorker) {
+        admin = await listenAdmin(
+          config.server.admin,
+          { metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }), readiness },
+          logger,
+          opts.configPath,
+        )
+        logger.info({ url: admin.url }, 'admin listener: /metrics, /healthz, /readyz')
+      }
+    })
+    .catch(async (err: unknown) => {
+      // A taken port: release what was started, or it would keep the process alive.
+      if (gen.server.listening) gen.server.close()
+      await gen.drainAll(0)
+      sync.stop()
+      stopAnswering()
+      await Promise.allSettled([store.close(), rateLimitStore.close(), eviction?.stop(), demo && new Promise((resolve) => demo!.close(resolve))])
+      throw err
+    })
   const address = gen.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`
@@ -196,6 +216,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       gen.server.closeAllConnections()
       await closed
       sync.stop()
+      stopAnswering()
+      await admin?.close()
       await eviction?.stop()
       await store.close()
       await rateLimitStore.close()

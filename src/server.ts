@@ -280,7 +280,7 @@ function writeRawProblem(
 }
 
 /** Malformed HTTP never reaches Fastify: answer it here, as JSON like every other error. */
-function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy()
   // A response already under way (a slow upload whose upstream answered early): writing a
   // second status line would corrupt it; closing is all that is left.

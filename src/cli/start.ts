@@ -7,7 +7,9 @@ import cluster from 'node:cluster'
 import { loadGatewayConfig } from '../config/gateway.js'
 import { startGateway } from '../main.js'
 import { ListenError } from '../listen.js'
+import { listenAdmin } from '../ops/admin-server.js'
 import { createLogger } from '../ops/logger.js'
+import { workersAdminSources } from './worker-admin.js'
 import { cannotListen, runPrimary, STOP_MESSAGE, workerCount } from './workers.js'
 import { watchConfig } from '../ops/watch.js'
 
@@ -16,7 +18,15 @@ export async function runStart(configPath: string): Promise<number> {
   if (cluster.isPrimary) {
     const config = await loadGatewayConfig(configPath, process.env)
     const count = workerCount(config.server.workers)
-    if (count > 1) return runPrimary(configPath, count, createLogger(config.server.logLevel), config.server.shutdownTimeout)
+    if (count > 1) {
+      const log = createLogger(config.server.logLevel)
+      // Before any worker is forked: a taken admin port stops the start, as the public one does.
+      const admin = config.server.admin ? await listenAdmin(config.server.admin, workersAdminSources(), log, configPath) : null
+      if (admin) log.info({ url: admin.url }, 'admin listener: /metrics, /healthz, /readyz (every worker)')
+      const code = await runPrimary(configPath, count, log, config.server.shutdownTimeout)
+      await admin?.close()
+      return code
+    }
   }
   const gateway = await startGateway({ configPath }).catch((err: unknown) => {
     // The caller prints why; whatever was started before the failure (a Redis connection, the

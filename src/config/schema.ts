@@ -79,6 +79,16 @@ const Server = obj({
     default: null,
     description: 'start the built-in echo upstream on 127.0.0.1:<port> (for the demo config only)',
   }),
+  // No default: without it there is no second listener and /metrics stays on the public one.
+  admin: Type.Optional(
+    Type.Object(
+      {
+        host: Type.String({ default: '127.0.0.1', description: 'address of the operators\' listener' }),
+        port: Type.Integer({ minimum: 0, maximum: 65535, default: 9901, description: 'port of the operators\' listener (0 = any free port)' }),
+      },
+      { ...Strict, description: 'a second listener for operators: /metrics is served there only (404 on the public listener), /healthz and /readyz on both' },
+    ),
+  ),
 }, 'the listening socket, client-side limits, logging and processes')
 
 const Cookies = obj({

@@ -13,7 +13,8 @@ const FIXED_ROUTES: Readonly<Record<string, string>> = {
   '/.well-known/jwks.json': 'jwks',
 }
 
-export function metricsRoutes(app: FastifyInstance, metrics: GatewayMetrics): void {
+/** `serve: false` (server.admin is set): /metrics lives on the admin listener only. */
+export function metricsRoutes(app: FastifyInstance, metrics: GatewayMetrics, opts: { serve: boolean } = { serve: true }): void {
   // A callback hook, not an async one: no promise per request.
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done: () => void) => {
     metrics.request(request.routeName || fixedRoute(request), request.method, reply.statusCode, reply.elapsedTime)
@@ -25,6 +26,13 @@ export function metricsRoutes(app: FastifyInstance, metrics: GatewayMetrics): vo
     done()
   })
 
+  if (!opts.serve) {
+    // Answered here, not left to routing: a route with prefix / would otherwise proxy it upstream.
+    app.get('/metrics', { logLevel: 'warn' }, async () => {
+      throw new GatewayError('not_found')
+    })
+    return
+  }
   app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
     reply.header('cache-control', 'no-store')
     reply.type(metrics.registry.contentType)

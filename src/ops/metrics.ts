@@ -10,6 +10,7 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { EndReason } from '../sessions/types.js'
+import { version } from '../version.js'
 import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './metric-families.js'
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const
@@ -116,6 +117,15 @@ export class GatewayMetrics {
       'reason',
       CLIENT_ERRORS,
     )
+    // `first`, `min` and `max` below say how the primary of several workers merges its
+    // workers' values into one (prom-client's AggregatorRegistry; counters are summed).
+    new Gauge({
+      name: 'portcullis_build_info',
+      help: 'Always 1; its labels say which Portcullis version runs on which Node.js.',
+      labelNames: ['version', 'node'],
+      registers: [registry],
+      aggregator: 'first',
+    }).set({ version: version(), node: process.version }, 1)
     this.#evictionPolicies = new Gauge({
       name: 'portcullis_store_maxmemory_policy',
       help: 'Redis masters by their maxmemory-policy as read at start (anything but noeviction can evict revocations; unknown: could not be read).',
@@ -214,6 +224,7 @@ export class GatewayMetrics {
       name: 'portcullis_store_up',
       help: '1 when the session store answered a ping at scrape time, else 0.',
       registers,
+      aggregator: 'min',
       async collect() {
         const store = sources().store
         if (store) this.set(await store.ping().then(() => 1, () => 0))
@@ -223,6 +234,7 @@ export class GatewayMetrics {
       name: 'portcullis_revocation_set_size',
       help: 'Ended sessions and logout-all marks held in memory for the revocation check.',
       registers,
+      aggregator: 'max',
       collect() {
         const set = sources().revocations
         if (set) this.set(set.size)
@@ -245,6 +257,7 @@ export class GatewayMetrics {
       name: 'portcullis_revocation_last_sync_timestamp_seconds',
       help: 'When the revocation set was last fully reloaded (alert when it falls behind).',
       registers,
+      aggregator: 'min',
       collect() {
         const sync = sources().sync
         if (sync && sync.lastSyncAt > 0) this.set(sync.lastSyncAt / 1000)

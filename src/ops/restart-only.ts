@@ -17,6 +17,7 @@ const RESTART_ONLY: readonly (readonly [Section, string?])[] = [
   ['server', 'headersTimeout'],
   ['server', 'keepAliveTimeout'],
   ['server', 'demoUpstream'],
+  ['server', 'admin'],
   ['store'],
   // The store keeps a revocation entry for accessTokenTtl + clockTolerance, fixed when it is
   // built: letting tokens live longer than that would let a revoked token pass again once its

@@ -140,7 +140,7 @@ export interface GatewayProcess {
 export async function startProcess(
   t: { teardown(fn: () => unknown): void },
   configPath: string,
-  opts: { env?: Record<string, string>; cwd?: string; args?: string[]; ownGroup?: boolean } = {},
+  opts: { env?: Record<string, string>; cwd?: string; args?: string[]; ownGroup?: boolean; startTimeoutMs?: number } = {},
 ): Promise<GatewayProcess> {
   const started = performance.now()
   const child = spawnCli(opts.args ?? ['start', '--config', configPath], opts)
@@ -185,7 +185,8 @@ export async function startProcess(
     })
   }
   const ready = await Promise.race([
-    logged((l) => l['msg'] === 'portcullis listening'),
+    // Several workers load the code each: on a busy 2-core machine that took 8-12 s here.
+    logged((l) => l['msg'] === 'portcullis listening', opts.startTimeoutMs),
     exited.then(({ code }) => {
       throw new Error(`portcullis start exited with ${code}: ${stderr}`)
     }),
