@@ -13,15 +13,19 @@
  * - Keys are never expanded: the set of settings must not depend on the environment.
  */
 import { visit, type Document } from 'yaml'
+import type { Reference } from './echo.js'
 import { pathOfNode } from './locate.js'
-import type { Finding } from './problems.js'
+import { formatPath, type Finding } from './problems.js'
 
 const REFERENCE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}|\$\{/g
 
 type Env = Record<string, string | undefined>
 
-/** Replaces references in `text`; names of unset variables and malformed references go to `bad`. */
-export function expandString(text: string, env: Env, bad: string[]): string {
+/**
+ * Replaces references in `text`; names of unset variables and malformed references go to `bad`,
+ * and each reference that gave the value to `used` (so a problem can say where a value came from).
+ */
+export function expandString(text: string, env: Env, bad: string[], used: Reference[] = []): string {
   return text.replace(REFERENCE, (match, name: string | undefined, fallback: string | undefined) => {
     if (match === '$${') return '${'
     if (name === undefined) {
@@ -29,7 +33,11 @@ export function expandString(text: string, env: Env, bad: string[]): string {
       return match
     }
     const value = env[name]
-    if (fallback !== undefined) return value === undefined || value === '' ? fallback.slice(2) : value
+    if (fallback !== undefined && (value === undefined || value === '')) {
+      used.push({ name, fallback: fallback.slice(2) })
+      return fallback.slice(2)
+    }
+    used.push({ name })
     if (value === undefined) bad.push(`needs the environment variable ${name}, which is not set`)
     return value ?? match
   })
@@ -53,14 +61,19 @@ export function readPlainScalar(text: string): unknown {
   return text
 }
 
-/** Expands every string value in place; one finding per value that cannot be expanded. */
-export function expandEnv(doc: Document, env: Env): Finding[] {
+/**
+ * Expands every string value in place; one finding per value that cannot be expanded. The
+ * references behind each expanded value go to `origins`, by the setting's formatted path.
+ */
+export function expandEnv(doc: Document, env: Env, origins?: Map<string, Reference[]>): Finding[] {
   const findings: Finding[] = []
   visit(doc, {
     Scalar(key, node, ancestry) {
       if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return
       const bad: string[] = []
-      const expanded = expandString(node.value, env, bad)
+      const used: Reference[] = []
+      const expanded = expandString(node.value, env, bad, used)
+      if (used.length > 0) origins?.set(formatPath(pathOfNode(ancestry, node)), used)
       for (const message of bad) findings.push({ path: pathOfNode(ancestry, node), message })
       if (bad.length === 0) node.value = node.type === 'PLAIN' ? readPlainScalar(expanded) : expanded
     },

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises'
 import { resolve } from 'node:path'
 import { runChecks } from './checks.js'
+import { describeValue, type Reference } from './echo.js'
 import { expandEnv } from './expand.js'
 import { deepFreeze, resolveKeyFiles } from './finish.js'
 import { fileSchema } from './json-schema.js'
@@ -33,9 +34,18 @@ export interface ParseOptions {
 export function parseConfig(text: string, opts: ParseOptions): LoadResult {
   const parsed = parseYaml(text)
   if (parsed.problems.length > 0) return { ok: false, problems: sortProblems(parsed.problems) }
-  const { locate, place } = makeLocator(parsed.doc, parsed.lineCounter)
+  const { locate, place, valueAt } = makeLocator(parsed.doc, parsed.lineCounter)
 
-  const expansion = expandEnv(parsed.doc, opts.env)
+  const origins = new Map<string, Reference[]>()
+  const expansion = expandEnv(parsed.doc, opts.env, origins)
+  // A problem about a value shows it (secrets redacted) and the ${VAR} it came from; a missing
+  // variable's finding already names it, and a key or a missing setting has no value to show.
+  const show = (f: Finding): ConfigProblem => {
+    const problem = place(f)
+    if ((f.at ?? 'value') !== 'value' || expansion.includes(f)) return problem
+    const value = describeValue(f.path, valueAt(f.path), origins.get(problem.path))
+    return value === undefined ? problem : { ...problem, value }
+  }
   const converted = toData(parsed)
   if ('problem' in converted) return { ok: false, problems: [converted.problem] }
   const data = converted.data
@@ -49,12 +59,12 @@ export function parseConfig(text: string, opts: ParseOptions): LoadResult {
   const config = data as GatewayConfig
   const checked = runChecks(config, found)
   const problems = [...found, ...checked.problems]
-  if (problems.length > 0) return { ok: false, problems: sortProblems(problems.map(place)) }
+  if (problems.length > 0) return { ok: false, problems: sortProblems(problems.map(show)) }
 
   const source = opts.source === null ? null : resolve(opts.source)
   resolveKeyFiles(config, source)
   Object.assign(config, { source })
-  return { ok: true, config: deepFreeze(config), locate, warnings: sortProblems(checked.warnings.map(place)) }
+  return { ok: true, config: deepFreeze(config), locate, warnings: sortProblems(checked.warnings.map(show)) }
 }
 
 const READ_ERRORS: Record<string, string> = {

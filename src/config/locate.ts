@@ -58,6 +58,12 @@ export function makeLocator(doc: Document, lineCounter: LineCounter) {
     return { line, column: col }
   }
   const locate: Locate = (path) => position(walk(doc, path).node)
+  /** The value written at `path` when it is a scalar there (after `${VAR}` expansion); else undefined. */
+  const valueAt = (path: ConfigPath): unknown => {
+    const found = walk(doc, path)
+    // `name:` with nothing after it: walk gives its key, whose text is not the value.
+    return found.complete && found.node !== found.key && isScalar(found.node) ? found.node.value : undefined
+  }
 
   /** A finding made concrete; a file without content puts everything at 1:1. */
   const place = (f: Finding): ConfigProblem => {
@@ -70,7 +76,7 @@ export function makeLocator(doc: Document, lineCounter: LineCounter) {
     const { line, column } = pos ?? { line: 1, column: 1 }
     return { path: formatPath(f.path), line, column, message: f.message }
   }
-  return { locate, place }
+  return { locate, place, valueAt }
 }
 
 const contains = (node: unknown, offset: number) => {

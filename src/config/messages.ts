@@ -7,13 +7,13 @@ import type { SchemaNode } from './json-schema.js'
 import type { ConfigPath, Finding } from './problems.js'
 import { closest } from './suggest.js'
 
-/** What a value is, for "must be X, not Y". Strings are not quoted: they may be secrets. */
+/** What a value is, for "must be X, not Y". Never the value itself: echo.ts shows that, secrets redacted. */
 function kindOf(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'a list'
   if (typeof value === 'object') return 'an object'
   if (typeof value === 'string') return 'a string'
-  return String(value)
+  return typeof value === 'boolean' ? 'true or false' : 'a number'
 }
 
 const TYPE_WORDS: Record<string, string> = {

@@ -13,6 +13,8 @@ export interface ConfigProblem {
   line: number
   column: number
   message: string
+  /** What the file gave, for the operator: `got 70000 from ${PORT}` (secrets redacted; echo.ts). */
+  value?: string
 }
 
 const IDENTIFIER = /^[A-Za-z_$][A-Za-z0-9_$-]*$/
@@ -28,10 +30,11 @@ export function formatPath(path: ConfigPath): string {
   return out
 }
 
-/** `file:line:column path: message`, leaving out whichever parts are unknown. */
+/** `file:line:column path: message (got value)`, leaving out whichever parts are unknown. */
 export function formatProblem(p: ConfigProblem, file: string): string {
   const where = p.line > 0 ? `${file}:${p.line}:${p.column}` : file
-  return p.path === '' ? `${where} ${p.message}` : `${where} ${p.path}: ${p.message}`
+  const message = p.value === undefined ? p.message : `${p.message} (${p.value})`
+  return p.path === '' ? `${where} ${message}` : `${where} ${p.path}: ${message}`
 }
 
 /** File order reads best; the sort is stable, so problems at one place keep their order. */

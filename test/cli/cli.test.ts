@@ -63,7 +63,7 @@ t.test('check-config warns on stderr about route prefixes that differ only by ca
   t.same([run.code, run.stdout], [0, 'ok\n'])
   t.equal(
     run.stderr,
-    `warning: ${path}:3:28 routes[1].prefix: differs from routes[0].prefix (/svc) only by case: prefixes match case-sensitively, so each route serves only its own spelling\n`,
+    `warning: ${path}:3:28 routes[1].prefix: differs from routes[0].prefix (/svc) only by case: prefixes match case-sensitively, so each route serves only its own spelling (got "/Svc")\n`,
   )
 })
 
@@ -85,8 +85,8 @@ t.test('check-config lists every problem as FILE:LINE:COLUMN path: message and e
   const first = await runCli(['check-config', '--config', schema])
   t.equal(first.code, 1)
   t.same(first.stdout.trimEnd().split('\n'), [
-    `${schema}:2:9 server.port: must be at most 65535`,
-    `${schema}:4:38 routes[0].upstream: must be an http:// or https:// URL without query or fragment`,
+    `${schema}:2:9 server.port: must be at most 65535 (got 99999)`,
+    `${schema}:4:38 routes[0].upstream: must be an http:// or https:// URL without query or fragment (got "ftp://nope")`,
   ])
 
   const deeper = join(dir, 'deeper.yaml')

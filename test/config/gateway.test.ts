@@ -36,7 +36,7 @@ t.test('check-config lists schema problems as FILE:LINE:COLUMN path: message', a
   const dir = t.testdir({ 'gateway.yaml': file('server:', '  port: x', '  hots: y') })
   const path = join(dir, 'gateway.yaml')
   t.same(await checkConfigFile(path, {}), [
-    `${path}:2:9 server.port: must be an integer, not a string`,
+    `${path}:2:9 server.port: must be an integer, not a string (got "x")`,
     `${path}:3:3 server.hots: unknown key "hots"; did you mean "host"?`,
   ])
 })
@@ -46,7 +46,7 @@ t.test('loadGatewayConfig throws a ConfigError whose formatted lines name the fi
   const path = join(dir, 'gateway.yaml')
   const err = await loadGatewayConfig(path, {}).catch((e: unknown) => e)
   t.type(err, ConfigError)
-  t.same((err as ConfigError).formatted, [`${path}:1:9 routes: must be a list, not 5`])
+  t.same((err as ConfigError).formatted, [`${path}:1:9 routes: must be a list, not a number (got 5)`])
 })
 
 t.test('loadGatewayConfig hands warnings to onWarning and returns the config', async (t) => {

@@ -179,5 +179,5 @@ t.test('ConfigError carries the problems and lists them in its message', async (
   const err = new ConfigError(result.problems, 'conf/gateway.yaml')
   t.equal(err.code, 'config_invalid')
   t.same(err.problems, result.problems)
-  t.equal(err.message, 'invalid config:\n  conf/gateway.yaml:2:9 server.port: must be an integer, not a string')
+  t.equal(err.message, 'invalid config:\n  conf/gateway.yaml:2:9 server.port: must be an integer, not a string (got "x")')
 })
