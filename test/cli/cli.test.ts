@@ -160,8 +160,10 @@ t.test('the built CLI is what package.json runs: bin, npm start and the prepare 
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: Record<string, string>; scripts: Record<string, string> }
   t.equal(pkg.bin['portcullis'], 'dist/cli.js')
   t.equal(pkg.scripts['start'], 'node dist/cli.js start')
-  t.equal(pkg.scripts['prepare'], 'npm run build')
   t.equal(pkg.scripts['build'], 'tsc -p tsconfig.build.json')
+  // prepare builds the same way, where TypeScript is installed (test/cli/production-install.test.ts).
+  t.equal(pkg.scripts['prepare'], 'node scripts/prepare.mjs')
+  t.match(readFileSync(join(ROOT, 'scripts', 'prepare.mjs'), 'utf8'), "[tsc, '-p', 'tsconfig.build.json']")
   t.match(readFileSync(join(buildCli(), 'cli.js'), 'utf8'), /^#!\/usr\/bin\/env node\n/, 'the bin has a shebang')
   // dist/ is made by `npm install` (prepare); where it exists it must run too.
   if (existsSync(join(ROOT, 'dist', 'cli.js'))) {
