@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'upstream_unavailable'
   | 'store_unavailable'
   | 'identity_unavailable'
+  | 'service_unavailable'
   | 'upstream_timeout'
 
 const STATUS: Record<ErrorCode, number> = {
@@ -54,6 +55,7 @@ const STATUS: Record<ErrorCode, number> = {
   upstream_unavailable: 502,
   store_unavailable: 503,
   identity_unavailable: 503,
+  service_unavailable: 503,
   upstream_timeout: 504,
 }
 
@@ -80,6 +82,7 @@ const TITLE: Record<ErrorCode, string> = {
   upstream_unavailable: 'The upstream service is unavailable.',
   store_unavailable: 'The session store is unavailable.',
   identity_unavailable: 'The identity service is unavailable.',
+  service_unavailable: 'The gateway is not serving requests yet.',
   upstream_timeout: 'The upstream service did not answer in time.',
 }
 

@@ -220,7 +220,7 @@ export class GenerationServer {
     const slot = this.#current
     if (!slot) {
       res.writeHead(503, { 'content-type': PROBLEM_CONTENT_TYPE, connection: 'close' })
-      res.end(JSON.stringify(problemOf('internal_error')))
+      res.end(JSON.stringify(problemOf('service_unavailable')))
       return
     }
     // Shutting down: the client should take its next request to another instance.
