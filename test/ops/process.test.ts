@@ -212,7 +212,7 @@ t.test('start refuses a bad config or a taken port with a message and exit 1', a
   t.notMatch(bad.stderr, /\n\s+at /, 'no stack trace')
   const taken = await runCli(['start', '--config', join(dir, 'taken.yaml')])
   t.equal(taken.code, 1, 'exits instead of hanging')
-  t.match(taken.stderr, /EADDRINUSE/)
+  t.match(taken.stderr, /127\.0\.0\.1:\d+ is already in use by another process: stop that process, or choose another server\.port in .*taken\.yaml/)
   // The shipped config starts the demo upstream before listening: it must not keep the process up.
   const demo = await runCli(['start'], { cwd: ROOT, env: { PORT: String(up.port), HOST: '127.0.0.1', DEMO_UPSTREAM_PORT: String(await freePort()) } })
   t.same([demo.code, demo.signal], [1, null], 'exits even with the demo upstream started')
