@@ -28,7 +28,7 @@ export const REFRESH_COOKIE = '__Secure-portcullis_rt'
  */
 export async function launchChromium(t: Test): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
-    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's chromium (apt-get install chromium; .ci/run installs it)`)
+    throw new Error(`${CHROMIUM} not found: the browser tests need Debian's chromium (apt-get install chromium; npm test installs it when it can)`)
   }
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
