@@ -185,8 +185,10 @@ export async function startProcess(
     })
   }
   const ready = await Promise.race([
-    // Several workers load the code each: on a busy 2-core machine that took 8-12 s here.
-    logged((l) => l['msg'] === 'portcullis listening', opts.startTimeoutMs),
+    // Several workers load the code each: on a busy 2-core machine that took 8-12 s here. Even
+    // one process took over 10 s with the suite's two jobs and two busy loops beside it, so the
+    // default is generous: a start that fails exits, which the race below sees at once.
+    logged((l) => l['msg'] === 'portcullis listening', opts.startTimeoutMs ?? 30_000),
     exited.then(({ code }) => {
       throw new Error(`portcullis start exited with ${code}: ${stderr}`)
     }),
