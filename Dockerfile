@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # Portcullis: a small non-root image that runs `portcullis start`.
-# Node 22 is a maintained LTS; the code also runs on Node 20.19+ and 24.
+# Node 24, the newest LTS (the suite runs on it in CI); package.json engines accept 22.12+.
 #
 #   docker build -t portcullis .
 #   docker run --rm -p 8080:8080 portcullis          # the demo config, as `npm start`
@@ -13,7 +13,7 @@
 # 1. Compile. Dependencies are installed before the sources are copied, so that a source
 #    change reuses the cached install. --ignore-scripts: `prepare` (the build) needs the
 #    sources, which are not there yet; no dependency has an install script.
-FROM node:22-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -23,14 +23,14 @@ RUN npm run build
 
 # 2. Production dependencies only, on the same base image, so native prebuilds
 #    (@node-rs/argon2 for glibc) match the runtime.
-FROM node:22-bookworm-slim AS deps
+FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
 
 # 3. Runtime: compiled code, production dependencies, the browser scripts the gateway serves
 #    (client/), and package.json (it makes dist/ ES modules). No compiler, no sources.
-FROM node:22-bookworm-slim
+FROM node:24-bookworm-slim
 ENV NODE_ENV=production \
     PORTCULLIS_CONFIG=/etc/portcullis/gateway.yaml
 WORKDIR /app
