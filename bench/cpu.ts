@@ -24,7 +24,11 @@ const PATH = process.env['BENCH_PATH'] ?? '/api/x'
 const root = new URL('..', import.meta.url).pathname
 
 /** Runs `args` under the profiler until loaded for SECONDS, and returns µs per request by package. */
-async function profile(args: string[], path: string, headers: Record<string, string>): Promise<{ rps: number; total: number; byPackage: Map<string, number> }> {
+async function profile(
+  args: string[],
+  path: string,
+  headers: Record<string, string>,
+): Promise<{ rps: number; total: number; byPackage: Map<string, number> }> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-cpu-'))
   const port = await freePort()
   // SIGINT must end the process normally, or V8 writes no profile.
@@ -35,7 +39,16 @@ async function profile(args: string[], path: string, headers: Record<string, str
     env: { ...process.env, PORT: String(port) },
   })
   const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 100 && !(await fetch(url + '/readyz').then((r) => r.status < 500, () => false)); i++) await new Promise((r) => setTimeout(r, 100))
+  for (
+    let i = 0;
+    i < 100 &&
+    !(await fetch(url + '/readyz').then(
+      (r) => r.status < 500,
+      () => false,
+    ));
+    i++
+  )
+    await new Promise((r) => setTimeout(r, 100))
   const load = await runRaw({ url: url + path, connections: 50, seconds: SECONDS, headers })
   const exited = new Promise((r) => child.once('exit', r))
   child.kill('SIGINT')
@@ -52,7 +65,17 @@ async function profile(args: string[], path: string, headers: Record<string, str
     const us = p.timeDeltas[i] ?? 0
     total += us
     const where = src.replace(`file://${root}`, '').replace(/^.*node_modules\//, '')
-    const owner = src === '' ? `(${functionName || 'native'})` : src.startsWith('node:') ? 'node core' : where.startsWith('dist/') ? where : where.split('/').slice(0, where.startsWith('@') ? 2 : 1).join('/')
+    const owner =
+      src === ''
+        ? `(${functionName || 'native'})`
+        : src.startsWith('node:')
+          ? 'node core'
+          : where.startsWith('dist/')
+            ? where
+            : where
+                .split('/')
+                .slice(0, where.startsWith('@') ? 2 : 1)
+                .join('/')
     byPackage.set(owner, (byPackage.get(owner) ?? 0) + us)
   })
   const perRequest = new Map([...byPackage].map(([k, us]) => [k, us / load.requests]))

@@ -95,7 +95,8 @@ async function main(): Promise<void> {
     if (res.status !== 200) throw new Error(`the good token was answered ${res.status}`)
   }
 
-  const goodLoad = (url: string) => runStatusLoad({ url: `${url}/api/x`, connections: GOOD, seconds: SECONDS, headers: { authorization: `Bearer ${good}` } })
+  const goodLoad = (url: string) =>
+    runStatusLoad({ url: `${url}/api/x`, connections: GOOD, seconds: SECONDS, headers: { authorization: `Bearer ${good}` } })
   const floodLoad = (url: string) => runStatusLoad({ url: `${url}/api/x`, connections: FLOOD, seconds: SECONDS, tokens: forged })
   const results = gateways.map(() => [] as Round[])
   for (let round = 1; round <= ROUNDS; round++) {
@@ -115,7 +116,10 @@ async function main(): Promise<void> {
   const rows = gateways.map((gw, i) => {
     const rs = results[i]!
     const m = (f: (r: Round) => number) => median(rs.map(f))
-    const goodFailures = rs.reduce((n, r) => n + r.alone.s401 + r.alone.s429 + r.alone.sother + r.alone.errors + r.good.s401 + r.good.s429 + r.good.sother + r.good.errors, 0)
+    const goodFailures = rs.reduce(
+      (n, r) => n + r.alone.s401 + r.alone.s429 + r.alone.sother + r.alone.errors + r.good.s401 + r.good.s429 + r.good.sother + r.good.errors,
+      0,
+    )
     return [
       gw.name,
       whole(m((r) => r.flood.rps)),
@@ -156,11 +160,11 @@ async function main(): Promise<void> {
     `${machineFacts()} 1-minute load average at the end: ${loadavg()[0]!.toFixed(1)} (the machine is shared with other work: figures are noisy).`,
     `Command: \`${BASELINE ? `BENCH_BASELINE_DIST=… BENCH_BASELINE_NAME="${BASELINE_NAME}" ` : ''}npm run bench:flood\` (bench/flood.ts).`,
     `Setup: one ES256 gateway process per row (1 worker, memory store, access log on, stdout to /dev/null) in front of bench/upstream.mjs. Good traffic: ${GOOD} connections with one valid token (cached after its first request). Flood: ${FLOOD} other connections cycling through ${whole(FORGED)} distinct forged tokens (well-formed, under the gateway's \`kid\`, each with a random signature: more than the verifier remembers, so every one reaches a signature check unless a budget refuses it). Load: ${loadGenerator()} per generator, two generator processes at once during the flood, ${SECONDS} s per run; ${ROUNDS} rounds of (good alone, good + flood) per gateway, interleaved; medians over rounds, ratios taken within each round.`,
-    'All load comes from 127.0.0.1, so the flood spends the default budget for every client on that address. This build refuses nobody for it: the address\'s signature checks run one at a time, behind any other address\'s (there are none here), and a valid token from that address still passes. The baseline build (release 1), once the budget was spent, answered 429 to every token it had not cached, forged or valid, without any cryptography.',
+    "All load comes from 127.0.0.1, so the flood spends the default budget for every client on that address. This build refuses nobody for it: the address's signature checks run one at a time, behind any other address's (there are none here), and a valid token from that address still passes. The baseline build (release 1), once the budget was spent, answered 429 to every token it had not cached, forged or valid, without any cryptography.",
     '',
     table,
     '',
-    'Both generators are closed loops: each connection sends its next request as soon as the last is answered, so a flood answered faster sends more requests, and good traffic keeps roughly its share of connections rather than of work. Release 1 answered the spent budget\'s flood fastest (429, no check) and so took the most of the event loop for it; with the budget off, four checks run at once on the thread pool and take the cores; past the budget, the flood gets one check under way at a time (a round trip to the thread pool each), and good traffic keeps the event loop. What each answer costs the gateway, read from its CPU time (/proc, every thread, the thread pool where WebCrypto verifies included), the flood run\'s share estimated by charging its good requests what they cost alone:',
+    "Both generators are closed loops: each connection sends its next request as soon as the last is answered, so a flood answered faster sends more requests, and good traffic keeps roughly its share of connections rather than of work. Release 1 answered the spent budget's flood fastest (429, no check) and so took the most of the event loop for it; with the budget off, four checks run at once on the thread pool and take the cores; past the budget, the flood gets one check under way at a time (a round trip to the thread pool each), and good traffic keeps the event loop. What each answer costs the gateway, read from its CPU time (/proc, every thread, the thread pool where WebCrypto verifies included), the flood run's share estimated by charging its good requests what they cost alone:",
     '',
     costTable,
   ].join('\n')

@@ -38,7 +38,12 @@ function gcEvents(file: string): Array<{ at: number; fields: Map<string, string>
     .flatMap((line) => {
       const at = /\s(\d+) ms: pause=/.exec(line)
       if (!at) return []
-      const fields = new Map(line.slice(at.index).split(' ').flatMap((p) => (p.includes('=') ? [p.split('=', 2) as [string, string]] : [])))
+      const fields = new Map(
+        line
+          .slice(at.index)
+          .split(' ')
+          .flatMap((p) => (p.includes('=') ? [p.split('=', 2) as [string, string]] : [])),
+      )
       return [{ at: Number(at[1]), fields }]
     })
 }
@@ -62,7 +67,8 @@ async function measure(name: string, args: string[], path: string, headers: Reco
     return windows.map((b) => {
       const inside = events.filter((e) => spawnedAt + e.at >= b.from && spawnedAt + e.at < b.to)
       const scavenges = inside.filter((e) => e.fields.get('gc') === 's')
-      const mean = (key: string) => (scavenges.length === 0 ? 0 : scavenges.reduce((n, e) => n + Number(e.fields.get(key) ?? 0), 0) / scavenges.length)
+      const mean = (key: string) =>
+        scavenges.length === 0 ? 0 : scavenges.reduce((n, e) => n + Number(e.fields.get(key) ?? 0), 0) / scavenges.length
       return {
         rps: b.rps,
         p99ms: b.p99ms,

@@ -93,7 +93,11 @@ async function resync(url: string, timeout: number) {
   await stats.config('SET', 'slowlog-log-slower-than', '10000')
   await stats.config('SET', 'slowlog-max-len', '128')
   const asConfigured = {
-    synced: probe.synced, ms, longestRedisMs, loopDelayMaxMs: delay.max / 1e6, loopDelayP99Ms: delay.percentile(99) / 1e6,
+    synced: probe.synced,
+    ms,
+    longestRedisMs,
+    loopDelayMaxMs: delay.max / 1e6,
+    loopDelayP99Ms: delay.percentile(99) / 1e6,
     // maxRSS only grows: read now, it is what RevocationSync alone (merging page by page) needed.
     peakRss: peakRss(),
   }
@@ -115,7 +119,11 @@ async function resync(url: string, timeout: number) {
     const t1 = performance.now()
     set.merge(snapshot)
     return {
-      into, entries: snapshot.sessions.length, fetchMs, calls: after.calls - busy.calls, redisMs: (after.usec - busy.usec) / 1000,
+      into,
+      entries: snapshot.sessions.length,
+      fetchMs,
+      calls: after.calls - busy.calls,
+      redisMs: (after.usec - busy.usec) / 1000,
       mergeMs: performance.now() - t1,
     }
   }

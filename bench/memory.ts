@@ -41,8 +41,16 @@ async function createSessions(store: SessionStore, users: number, now: number) {
     const id = newSessionId(subject)
     const secret = newRefreshSecret()
     const record = {
-      id, subject, roles: ['user'], claims: {}, createdAt: now, lastUsedAt: now,
-      idleExpiresAt: now + 14 * DAY, absoluteExpiresAt: now + 30 * DAY, userAgent: BROWSER_UA, ip: '203.0.113.45',
+      id,
+      subject,
+      roles: ['user'],
+      claims: {},
+      createdAt: now,
+      lastUsedAt: now,
+      idleExpiresAt: now + 14 * DAY,
+      absoluteExpiresAt: now + 30 * DAY,
+      userAgent: BROWSER_UA,
+      ip: '203.0.113.45',
     }
     await store.create({ record, refreshHash: hashRefresh(secret) }, now)
     sessions.push({ id, secret })
@@ -55,8 +63,16 @@ async function rotateAll(store: SessionStore, sessions: Array<{ id: string; secr
     const nonce = newNonce()
     const successor = deriveSuccessor(s.secret, nonce)
     const r = await store.rotate({
-      sessionId: s.id, presentedHash: hashRefresh(s.secret), successorHash: hashRefresh(successor), nonce, now,
-      refreshTokenTtl: 14 * DAY, refreshReuseGrace: 10_000, userAgent: BROWSER_UA, ip: '203.0.113.45', limit: REFRESH_LIMIT,
+      sessionId: s.id,
+      presentedHash: hashRefresh(s.secret),
+      successorHash: hashRefresh(successor),
+      nonce,
+      now,
+      refreshTokenTtl: 14 * DAY,
+      refreshReuseGrace: 10_000,
+      userAgent: BROWSER_UA,
+      ip: '203.0.113.45',
+      limit: REFRESH_LIMIT,
     })
     if (r.kind !== 'rotated') throw new Error(`rotation answered ${r.kind}`)
     s.secret = successor
@@ -112,7 +128,9 @@ async function sessionBytes(redis: Redis, store: SessionStore) {
       perKey[1] = Math.max(perKey[1]!, beyond)
       worst.used = Math.max(worst.used, used)
       worst.usage = Math.max(worst.usage, total)
-      rows.push(`| ${whole(users)} users × ${SESSIONS / users} sessions | ${round === 0 ? 'just created' : `after ${ROTATIONS} refreshes`} | ${whole(used)} | ${whole(total)} | ${whole(total - index)} | ${whole(index)} |`)
+      rows.push(
+        `| ${whole(users)} users × ${SESSIONS / users} sessions | ${round === 0 ? 'just created' : `after ${ROTATIONS} refreshes`} | ${whole(used)} | ${whole(total)} | ${whole(total - index)} | ${whole(index)} |`,
+      )
     }
   }
   // Where one session's bytes go (the last layout measured, rotated).
@@ -121,13 +139,24 @@ async function sessionBytes(redis: Redis, store: SessionStore) {
   const value = (await redis.getBuffer(key))!
   const own = Number(await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
   const older = value[AT.olderCount]! * OLDER_HASH_BYTES
-  const [client, claims, subject] = value.subarray(HEAD_BYTES + older).toString().split('\n').map((f) => Buffer.byteLength(f))
+  const [client, claims, subject] = value
+    .subarray(HEAD_BYTES + older)
+    .toString()
+    .split('\n')
+    .map((f) => Buffer.byteLength(f))
   const fields = [
-    ['version', AT.current], ['current hash', AT.previous - AT.current], ['previous hash', AT.nonce - AT.previous],
-    ['rotation nonce', AT.lastUsedAt - AT.nonce], ['lastUsedAt, idleExpiresAt, absoluteExpiresAt, createdAt', AT.windowEnd - AT.lastUsedAt],
-    ['refresh-limit window end and count', AT.olderCount - AT.windowEnd], ['count of older hashes', 1],
-    [`${older / OLDER_HASH_BYTES} older hashes`, older], ['client JSON [user agent, IP]', client], ['JSON [roles, claims]', claims],
-    ['subject', subject], ['2 newlines', 2],
+    ['version', AT.current],
+    ['current hash', AT.previous - AT.current],
+    ['previous hash', AT.nonce - AT.previous],
+    ['rotation nonce', AT.lastUsedAt - AT.nonce],
+    ['lastUsedAt, idleExpiresAt, absoluteExpiresAt, createdAt', AT.windowEnd - AT.lastUsedAt],
+    ['refresh-limit window end and count', AT.olderCount - AT.windowEnd],
+    ['count of older hashes', 1],
+    [`${older / OLDER_HASH_BYTES} older hashes`, older],
+    ['client JSON [user agent, IP]', client],
+    ['JSON [roles, claims]', claims],
+    ['subject', subject],
+    ['2 newlines', 2],
   ] as const
   const allocation = valueAllocation(value.length)
   return {
@@ -139,11 +168,40 @@ async function sessionBytes(redis: Redis, store: SessionStore) {
   }
 }
 
-interface Memory { heap: number; rss: number }
-interface Filled { size: number; parsingMs: number; applyMs: number; grew: Memory; peakRss: number }
-interface Step { into: string; entries: number; fetchMs: number; calls: number; redisMs: number; mergeMs: number }
-interface AsConfigured { synced: boolean; ms: number; longestRedisMs: number; loopDelayMaxMs: number; loopDelayP99Ms: number; peakRss: number }
-interface Synced { asConfigured: AsConfigured; steps: Step[]; size: number; held: Memory; peakRss: number }
+interface Memory {
+  heap: number
+  rss: number
+}
+interface Filled {
+  size: number
+  parsingMs: number
+  applyMs: number
+  grew: Memory
+  peakRss: number
+}
+interface Step {
+  into: string
+  entries: number
+  fetchMs: number
+  calls: number
+  redisMs: number
+  mergeMs: number
+}
+interface AsConfigured {
+  synced: boolean
+  ms: number
+  longestRedisMs: number
+  loopDelayMaxMs: number
+  loopDelayP99Ms: number
+  peakRss: number
+}
+interface Synced {
+  asConfigured: AsConfigured
+  steps: Step[]
+  size: number
+  held: Memory
+  peakRss: number
+}
 
 const child = promisify(execFile)
 async function inChild<T>(args: string[]): Promise<T> {

@@ -39,7 +39,16 @@ async function main(): Promise<void> {
     env: { ...process.env, PORT: String(port) },
   })
   const url = `http://127.0.0.1:${port}`
-  for (let i = 0; i < 100 && !(await fetch(url + '/readyz').then((r) => r.ok, () => false)); i++) await new Promise((r) => setTimeout(r, 100))
+  for (
+    let i = 0;
+    i < 100 &&
+    !(await fetch(url + '/readyz').then(
+      (r) => r.ok,
+      () => false,
+    ));
+    i++
+  )
+    await new Promise((r) => setTimeout(r, 100))
   const result = await runLoad({ url: url + PATH, connections: 50, seconds: SECONDS, headers })
   console.log(`${PATH}: ${result.rps.toFixed(0)} req/s, p99 ${result.p99ms.toFixed(2)} ms`)
   const exited = new Promise((r) => gw.once('exit', r))
@@ -63,12 +72,29 @@ function summarise(profile: Profile, root: string): string {
   for (const [id, us] of self) {
     const { functionName, url, lineNumber } = byId.get(id)!.callFrame
     const where = url.replace(`file://${root}`, '').replace(/^.*node_modules\//, '')
-    const owner = url === '' ? `(${functionName || 'native'})` : url.startsWith('node:') ? 'node core' : where.startsWith('dist/') ? 'portcullis' : where.split('/').slice(0, where.startsWith('@') ? 2 : 1).join('/')
-    fn.set(`${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`, (fn.get(`${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`) ?? 0) + us)
+    const owner =
+      url === ''
+        ? `(${functionName || 'native'})`
+        : url.startsWith('node:')
+          ? 'node core'
+          : where.startsWith('dist/')
+            ? 'portcullis'
+            : where
+                .split('/')
+                .slice(0, where.startsWith('@') ? 2 : 1)
+                .join('/')
+    fn.set(
+      `${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`,
+      (fn.get(`${functionName || '(anonymous)'} ${where}:${lineNumber + 1}`) ?? 0) + us,
+    )
     pkg.set(owner, (pkg.get(owner) ?? 0) + us)
   }
   const top = (m: Map<string, number>, n: number) =>
-    [...m].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `| ${((100 * us) / total).toFixed(1)}% | \`${k}\` |`).join('\n')
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, n)
+      .map(([k, us]) => `| ${((100 * us) / total).toFixed(1)}% | \`${k}\` |`)
+      .join('\n')
   return ['| self time | package |', '| ---: | --- |', top(pkg, 12), '', '| self time | function |', '| ---: | --- |', top(fn, 20)].join('\n')
 }
 

@@ -6,7 +6,11 @@ import { cpus, totalmem } from 'node:os'
 export function machineFacts(): string {
   const redis = (() => {
     try {
-      return execFileSync('redis-server', ['--version']).toString().match(/v=(\S+)/)?.[1] ?? '?'
+      return (
+        execFileSync('redis-server', ['--version'])
+          .toString()
+          .match(/v=(\S+)/)?.[1] ?? '?'
+      )
     } catch {
       return 'not installed'
     }
@@ -20,7 +24,9 @@ export function writeSection(file: string, name: string, body: string): void {
   const start = `<!-- ${name}:start -->`
   const end = `<!-- ${name}:end -->`
   const block = `${start}\n${body}\n${end}`
-  const text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nEvery figure here is produced by a script in this repository; rerun it to refresh it.\n'
+  const text = existsSync(file)
+    ? readFileSync(file, 'utf8')
+    : '# Benchmarks\n\nEvery figure here is produced by a script in this repository; rerun it to refresh it.\n'
   const a = text.indexOf(start)
   const b = text.indexOf(end)
   writeFileSync(file, a !== -1 && b > a ? text.slice(0, a) + block + text.slice(b + end.length) : `${text.trimEnd()}\n\n${block}\n`)

@@ -102,8 +102,19 @@ async function main(): Promise<void> {
       serve: bareProxy,
     },
     { name: 'public', description: 'gateway, `auth: none` route', path: '/public/x', serve: () => gateway('ES256') },
-    { name: 'es256', description: 'gateway, protected, ES256, cached revocation', path: '/api/x', serve: () => gateway('ES256'), headers: () => bearer('ES256') },
-    { name: 'public-nolog', description: 'gateway, `auth: none` route, no access log', path: '/public/x', serve: () => gateway('ES256', { accessLog: false }) },
+    {
+      name: 'es256',
+      description: 'gateway, protected, ES256, cached revocation',
+      path: '/api/x',
+      serve: () => gateway('ES256'),
+      headers: () => bearer('ES256'),
+    },
+    {
+      name: 'public-nolog',
+      description: 'gateway, `auth: none` route, no access log',
+      path: '/public/x',
+      serve: () => gateway('ES256', { accessLog: false }),
+    },
     {
       name: 'es256-nolog',
       description: 'gateway, protected, ES256, no access log',
@@ -129,7 +140,13 @@ async function main(): Promise<void> {
       headers: () => bearer('ES256'),
       sequentialOnly: true,
     })),
-    { name: 'bare-128k', description: 'bare @fastify/http-proxy, 128 KiB response (baseline of the next row)', path: '/api/big', serve: bareProxy, baseline: 'bare-128k' },
+    {
+      name: 'bare-128k',
+      description: 'bare @fastify/http-proxy, 128 KiB response (baseline of the next row)',
+      path: '/api/big',
+      serve: bareProxy,
+      baseline: 'bare-128k',
+    },
     {
       name: 'es256-128k',
       description: 'gateway, protected, ES256, 128 KiB response (streamed)',

@@ -69,7 +69,9 @@ async function main(): Promise<void> {
   const pools = [4, 1]
   const gateways: string[] = []
   for (const size of pools) {
-    gateways.push((await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children, { UV_THREADPOOL_SIZE: String(size) })).url)
+    gateways.push(
+      (await startProcess('node', [join(root, 'dist/cli.js'), 'start', '--config', file], children, { UV_THREADPOOL_SIZE: String(size) })).url,
+    )
   }
   const redis = new Redis(redisUrl)
 
@@ -91,9 +93,11 @@ async function main(): Promise<void> {
     const end = performance.now() + seconds * 1000
     const started = performance.now()
     const ms: number[] = []
-    await Promise.all(Array.from({ length: n }, async (_, i) => {
-      while (performance.now() < end) ms.push(await step(i))
-    }))
+    await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        while (performance.now() < end) ms.push(await step(i))
+      }),
+    )
     return { ms, seconds: (performance.now() - started) / 1000 }
   }
   const loginStorm = (gw: string, seconds: number) => loops(LOGIN_CONCURRENCY, seconds, async () => (await login(gw)).ms)
@@ -129,7 +133,8 @@ async function main(): Promise<void> {
     return { p99: read('nodejs_eventloop_lag_p99_seconds'), max: read('nodejs_eventloop_lag_max_seconds') }
   }
   type Run = LoadResult & { lag: { p99: number; max: number }; logins: number }
-  const proxied = (url: string) => runLoad({ url: `${url}/api/x`, connections: WRK_CONNECTIONS, seconds: SECONDS, headers: { authorization: `Bearer ${accessToken}` } })
+  const proxied = (url: string) =>
+    runLoad({ url: `${url}/api/x`, connections: WRK_CONNECTIONS, seconds: SECONDS, headers: { authorization: `Bearer ${accessToken}` } })
   const runs = gateways.map(() => ({ alone: [] as Run[], during: [] as Run[] }))
   for (let round = 1; round <= ROUNDS; round++) {
     for (const [g, url] of gateways.entries()) {
@@ -139,7 +144,9 @@ async function main(): Promise<void> {
       const during: Run = { ...load, lag: await lag(url), logins: storm.ms.length / storm.seconds }
       runs[g]!.alone.push(alone)
       runs[g]!.during.push(during)
-      console.log(`round ${round} pool ${pools[g]}: alone ${whole(alone.rps)}/s p99 ${fixed(alone.p99ms)} ms lag max ${fixed(alone.lag.max)} ms | during storm ${whole(during.rps)}/s p99 ${fixed(during.p99ms)} ms lag max ${fixed(during.lag.max)} ms, ${whole(during.logins)} logins/s`)
+      console.log(
+        `round ${round} pool ${pools[g]}: alone ${whole(alone.rps)}/s p99 ${fixed(alone.p99ms)} ms lag max ${fixed(alone.lag.max)} ms | during storm ${whole(during.rps)}/s p99 ${fixed(during.p99ms)} ms lag max ${fixed(during.lag.max)} ms, ${whole(during.logins)} logins/s`,
+      )
     }
   }
   redis.disconnect()
@@ -150,8 +157,10 @@ async function main(): Promise<void> {
     '| operation | thread pool | concurrency | per second | p50 ms | p99 ms | Redis round trips each |',
     '| --- | ---: | ---: | ---: | ---: | ---: | --- |',
     `| refresh (rotate + new access token) | 4 | ${REFRESH_CLIENTS} clients, one session each | ${rate(refreshes)} | ${fixed(quantile(refreshes.ms, 0.5))} | ${fixed(quantile(refreshes.ms, 0.99))} | ${perOperation(refreshTrips, SAMPLE)} |`,
-    ...logins.map((l, g) =>
-      `| login (argon2id verify + new session) | ${pools[g]} | ${LOGIN_CONCURRENCY} in flight | ${rate(l)} | ${fixed(quantile(l.ms, 0.5))} | ${fixed(quantile(l.ms, 0.99))} | ${g === 0 ? perOperation(loginTrips, SAMPLE) : 'same'} |`),
+    ...logins.map(
+      (l, g) =>
+        `| login (argon2id verify + new session) | ${pools[g]} | ${LOGIN_CONCURRENCY} in flight | ${rate(l)} | ${fixed(quantile(l.ms, 0.5))} | ${fixed(quantile(l.ms, 0.99))} | ${g === 0 ? perOperation(loginTrips, SAMPLE) : 'same'} |`,
+    ),
   ].join('\n')
   const m = <T>(rs: T[], f: (r: T) => number) => median(rs.map(f))
   const row = (label: string, rs: Run[], base: Run[]) =>
@@ -175,7 +184,7 @@ async function main(): Promise<void> {
     '',
     `Redis round trips each: the commands the gateway sent to Redis, read through MONITOR over ${SAMPLE} sequential operations of each kind after the timed runs (commands run inside scripts not counted). A refresh is the rotation script alone, which also counts refresh.perSession in the session it rotates (until layout version 2 that count was a script call of its own, so a refresh took 2 EVALSHA); a login, the two sign-in counters, the session's create script and the DEL that resets the per-user counter.`,
     '',
-    'Thread pool: argon2 (@node-rs/argon2) and WebCrypto (jose signs and verifies through it) run on libuv\'s thread pool, never on the event loop\'s thread. With Node\'s default of 4 threads on 2 cores, four hashes in flight can take both cores away from the event loop\'s thread; the second gateway, the same config started with UV_THREADPOOL_SIZE=1, shows what capping concurrent hashing at one core does to logins/s and to the proxied traffic. The gateway itself now also caps password hashes in flight at cores − 1 (src/auth/passwords.ts); before that cap, the default pool took proxied p99 to 4.27× during a storm (35.80 ms against 8.32 ms alone).',
+    "Thread pool: argon2 (@node-rs/argon2) and WebCrypto (jose signs and verifies through it) run on libuv's thread pool, never on the event loop's thread. With Node's default of 4 threads on 2 cores, four hashes in flight can take both cores away from the event loop's thread; the second gateway, the same config started with UV_THREADPOOL_SIZE=1, shows what capping concurrent hashing at one core does to logins/s and to the proxied traffic. The gateway itself now also caps password hashes in flight at cores − 1 (src/auth/passwords.ts); before that cap, the default pool took proxied p99 to 4.27× during a storm (35.80 ms against 8.32 ms alone).",
     '',
     `Proxied traffic (${loadGenerator()}, ${WRK_CONNECTIONS} connections, one cached valid token) alone and during a login storm, ${ROUNDS} interleaved rounds of ${SECONDS} s, medians; the event-loop delay is prom-client's (monitorEventLoopDelay, 10 ms resolution, so an idle loop reads about 10 ms) scraped from the gateway's /metrics around each run:`,
     '',

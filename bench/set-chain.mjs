@@ -76,6 +76,8 @@ if (process.argv[2]) {
     }
     const mean = (k) => scavenges.reduce((n, s) => n + s[k], 0) / scavenges.length
     const ms = /ms=(\d+)/.exec(run.stderr)?.[1] ?? '?'
-    console.log(`${label}: ${(mean('promoted') / 1024).toFixed(0)} KiB promoted per scavenge, ${mean('pause').toFixed(2)} ms per scavenge, ${scavenges.length} scavenges, ${full} full collections, ${ms} ms`)
+    console.log(
+      `${label}: ${(mean('promoted') / 1024).toFixed(0)} KiB promoted per scavenge, ${mean('pause').toFixed(2)} ms per scavenge, ${scavenges.length} scavenges, ${full} full collections, ${ms} ms`,
+    )
   }
 }

@@ -38,7 +38,10 @@ export async function startProcess(
   const url = `http://127.0.0.1:${port}`
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`${args.join(' ')} exited with ${child.exitCode}`)
-    const ok = await fetch(url + '/readyz').then((r) => r.status < 500, () => false)
+    const ok = await fetch(url + '/readyz').then(
+      (r) => r.status < 500,
+      () => false,
+    )
     if (ok) return { url, pid: child.pid! }
     await new Promise((r) => setTimeout(r, 100))
   }

@@ -32,7 +32,7 @@ await cost('crypto.subtle.verify alone', (token) => {
   const { signed, signature } = parts(token)
   return crypto.subtle.verify({ name: 'ECDSA', hash: 'SHA-256' }, key, signature, signed)
 })
-await cost("node:crypto verify (synchronous)", (token) => {
+await cost('node:crypto verify (synchronous)', (token) => {
   const { signed, signature } = parts(token)
   if (!verify('sha256', signed, { key: publicKey, dsaEncoding: 'ieee-p1363' }, signature)) throw new Error('bad signature')
 })

@@ -47,13 +47,17 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1)
 const teardowns: Array<() => unknown> = []
 const host = { teardown: (fn: () => unknown) => void teardowns.push(fn) }
 
-
 async function main(): Promise<void> {
   const redis = await startRedis(host)
   const fleet = await startFleet(host, { store: 'type: redis\nurl: ${REDIS_URL}' })
   const a = await fleet.start('a', redis.url)
   const b = await fleet.start('b', redis.url)
-  for (const gw of [a, b]) await until(() => send(gw.url, '/readyz'), (r) => r.status === 200, 10_000)
+  for (const gw of [a, b])
+    await until(
+      () => send(gw.url, '/readyz'),
+      (r) => r.status === 200,
+      10_000,
+    )
 
   // 1. Propagation.
   const waiting = new Map<string, (at: number) => void>()
@@ -116,7 +120,7 @@ async function main(): Promise<void> {
     let t0 = performance.now()
     await sync.resync()
     cold.push(performance.now() - t0)
-    redisBusy.push((await usec() - busy) / 1000)
+    redisBusy.push(((await usec()) - busy) / 1000)
     t0 = performance.now()
     await sync.resync()
     warm.push(performance.now() - t0)

@@ -21,8 +21,10 @@ const recipe = 'npm ci && npm run build && npm prune --omit=dev'
 
 if (process.argv.includes('--check')) {
   if (!built) {
-    process.stderr.write(`portcullis: dist/ is not built, so there is nothing to start.\n` +
-      `  In a checkout: npm install (it compiles), or for production: ${recipe}\n`)
+    process.stderr.write(
+      `portcullis: dist/ is not built, so there is nothing to start.\n` +
+        `  In a checkout: npm install (it compiles), or for production: ${recipe}\n`,
+    )
     process.exit(1)
   }
   process.exit(0)
@@ -36,10 +38,12 @@ try {
 }
 
 if (tsc === undefined) {
-  process.stderr.write(built
-    ? 'portcullis: TypeScript is not installed (a production install); keeping the dist/ that is already built.\n'
-    : `portcullis: TypeScript is not installed (a production install), so dist/ was not built and \`npm start\` cannot run.\n` +
-      `  Build first, then drop the build tools: ${recipe}\n`)
+  process.stderr.write(
+    built
+      ? 'portcullis: TypeScript is not installed (a production install); keeping the dist/ that is already built.\n'
+      : `portcullis: TypeScript is not installed (a production install), so dist/ was not built and \`npm start\` cannot run.\n` +
+          `  Build first, then drop the build tools: ${recipe}\n`,
+  )
   process.exit(0)
 }
 

@@ -141,7 +141,16 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   }
 
   metricsRoutes(app, metrics, { serve: !server.admin })
-  healthRoutes(app, deps.readiness ?? { notReadyBecause: async () => deps.store.ping().then(() => null, () => 'store unreachable') })
+  healthRoutes(
+    app,
+    deps.readiness ?? {
+      notReadyBecause: async () =>
+        deps.store.ping().then(
+          () => null,
+          () => 'store unreachable',
+        ),
+    },
+  )
   app.get('/.well-known/jwks.json', async (_req, reply) => {
     reply.header('cache-control', 'public, max-age=300')
     return deps.keyring.jwks

@@ -159,7 +159,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`
   // `url` is for people (a browser needs localhost for the cookies); `address` is the socket.
   logger.info(
-    { url: openUrl(address, 'http'), address: hostPort(address.address, address.port), routes: config.routes.map((r) => r.name), store: config.store.type },
+    {
+      url: openUrl(address, 'http'),
+      address: hostPort(address.address, address.port),
+      routes: config.routes.map((r) => r.name),
+      store: config.store.type,
+    },
     'portcullis listening',
   )
 
@@ -178,9 +183,14 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       let ring: Keyring
       let generation: Awaited<ReturnType<typeof build>>
       try {
-        const { config: loaded, keyring: loadedKeys } = await loadGateway(opts.configPath, env, (warning) => logger.warn({ warning }, 'config warning'), {
-          refuseEmpty: true,
-        })
+        const { config: loaded, keyring: loadedKeys } = await loadGateway(
+          opts.configPath,
+          env,
+          (warning) => logger.warn({ warning }, 'config warning'),
+          {
+            refuseEmpty: true,
+          },
+        )
         for (const setting of restartOnlyChanges(config, loaded)) {
           logger.warn({ setting }, 'this setting only takes effect after a restart')
         }

@@ -107,7 +107,18 @@ export class GenerationServer {
       return shadow
     }) as unknown as FastifyServerFactory)
     if (!handler) throw new Error('the generation did not hand over a request handler')
-    const slot: Slot = { id: this.#nextId++, app, served: 0, retired: false, handler, shadow, open: new OpenList(), onDrained: null, cutShort: null, closed: null }
+    const slot: Slot = {
+      id: this.#nextId++,
+      app,
+      served: 0,
+      retired: false,
+      handler,
+      shadow,
+      open: new OpenList(),
+      onDrained: null,
+      cutShort: null,
+      closed: null,
+    }
     return slot
   }
 

@@ -76,10 +76,19 @@ function sessionRow(session) {
   button.type = 'button'
   button.className = 'secondary'
   button.textContent = 'End'
-  button.setAttribute('aria-label', `End the session of ${browserName(session.userAgent)} signed in at ${new Date(session.createdAt).toLocaleString()}`)
+  button.setAttribute(
+    'aria-label',
+    `End the session of ${browserName(session.userAgent)} signed in at ${new Date(session.createdAt).toLocaleString()}`,
+  )
   button.addEventListener('click', () => endSession(session))
   action.append(button)
-  tr.append(name, cell(session.ip ?? ''), cell(new Date(session.createdAt).toLocaleString()), cell(new Date(session.lastUsedAt).toLocaleString()), action)
+  tr.append(
+    name,
+    cell(session.ip ?? ''),
+    cell(new Date(session.createdAt).toLocaleString()),
+    cell(new Date(session.lastUsedAt).toLocaleString()),
+    action,
+  )
   return tr
 }
 

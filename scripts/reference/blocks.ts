@@ -29,7 +29,10 @@ export function blockBody(source: string, text: string): string {
 
 /** A Markdown table cell: no line breaks, `|` escaped, `<` kept from reading as HTML. */
 export function cell(text: string): string {
-  return text.replace(/\s*\n\s*/g, ' ').replace(/\|/g, '\\|').replace(/</g, '&lt;')
+  return text
+    .replace(/\s*\n\s*/g, ' ')
+    .replace(/\|/g, '\\|')
+    .replace(/</g, '&lt;')
 }
 
 export const code = (text: string) => (text.includes('`') ? `\`\` ${text} \`\`` : `\`${text}\``)

@@ -87,8 +87,12 @@ export function allowed(node: Node): string {
   if (node.enum) return node.enum.map((v) => code(String(v))).join(', ')
   if (node.const !== undefined) return code(String(node.const))
   if (node.anyOf) {
-    if (node.anyOf.some((v) => v.properties)) return `one of: ${node.anyOf.map((v) => `{${Object.keys(v.properties ?? {}).join(', ')}}`).join(' or ')}`
-    return node.anyOf.map((n) => allowed(n) || typeOf(n)).filter(Boolean).join(' or ')
+    if (node.anyOf.some((v) => v.properties))
+      return `one of: ${node.anyOf.map((v) => `{${Object.keys(v.properties ?? {}).join(', ')}}`).join(' or ')}`
+    return node.anyOf
+      .map((n) => allowed(n) || typeOf(n))
+      .filter(Boolean)
+      .join(' or ')
   }
   const parts: string[] = []
   const { minimum, maximum, minLength, maxLength, minItems } = node
@@ -141,7 +145,14 @@ export function settingsMarkdown(schema: Node = fileSchema): string {
   const out: string[] = []
   const render = (heading: string, intro: string, rows: Setting[]) => {
     const head = ['setting', 'type', 'default', 'allowed', 'applies on', 'description']
-    const body = rows.map((s) => [code(s.path), cell(typeOf(s.node)), cell(defaultOf(s)), cell(allowed(s.node)), appliesOn(s.path), cell(describe(s))])
+    const body = rows.map((s) => [
+      code(s.path),
+      cell(typeOf(s.node)),
+      cell(defaultOf(s)),
+      cell(allowed(s.node)),
+      appliesOn(s.path),
+      cell(describe(s)),
+    ])
     out.push(`### ${heading}`, '', ...(intro ? [cell(intro), ''] : []), table(head, body), '')
   }
   const loose = tops.filter((top) => childrenOf(top).length === 0)

@@ -37,7 +37,11 @@ export function presentedToken(request: FastifyRequest, accessCookie: string): {
   // The cookie plugin parses cookies on the session endpoints only; elsewhere they are parsed here.
   const cookieHeader = request.headers.cookie
   const cookie =
-    request.cookies !== undefined ? request.cookies[accessCookie] : cookieHeader === undefined ? undefined : fastifyCookie.parse(cookieHeader)[accessCookie]
+    request.cookies !== undefined
+      ? request.cookies[accessCookie]
+      : cookieHeader === undefined
+        ? undefined
+        : fastifyCookie.parse(cookieHeader)[accessCookie]
   return cookie ? { token: cookie, viaCookie: true } : null
 }
 

@@ -14,9 +14,7 @@ const ACCESS = 'portcullis_at'
 const REFRESH = 'portcullis_rt'
 
 /** Every name any configuration could give the gateway's cookies. */
-export const GATEWAY_COOKIE_NAMES: ReadonlySet<string> = new Set(
-  ['', '__Host-', '__Secure-'].flatMap((p) => [p + ACCESS, p + REFRESH]),
-)
+export const GATEWAY_COOKIE_NAMES: ReadonlySet<string> = new Set(['', '__Host-', '__Secure-'].flatMap((p) => [p + ACCESS, p + REFRESH]))
 
 export function cookieNames(auth: AuthConfig): CookieNames {
   const { secure, domain } = auth.cookies

@@ -40,7 +40,9 @@ export async function writeKey(alg: GeneratedAlg, kid: string, outDir: string, o
   await writeFile(path, generatePem(alg), { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err
     if (!opts.ifMissing) {
-      throw new Error(`${path} already exists and is never overwritten: choose another --kid, or remove the file first (--if-missing keeps it)`, { cause: err })
+      throw new Error(`${path} already exists and is never overwritten: choose another --kid, or remove the file first (--if-missing keeps it)`, {
+        cause: err,
+      })
     }
   })
   return path

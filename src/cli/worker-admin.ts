@@ -34,9 +34,10 @@ export function answerPrimary(registry: Registry, readiness: Readiness): () => v
     const ask = message as Partial<Ask> | null
     if (ask?.type !== ASK || typeof ask.id !== 'number') return
     const id = ask.id
-    const answer = ask.what === 'metrics'
-      ? registry.getMetricsAsJSON().then((metrics) => ({ metrics }))
-      : readiness.notReadyBecause().then((reason) => ({ reason }))
+    const answer =
+      ask.what === 'metrics'
+        ? registry.getMetricsAsJSON().then((metrics) => ({ metrics }))
+        : readiness.notReadyBecause().then((reason) => ({ reason }))
     void answer.then(
       (body) => process.send?.({ type: REPLY, id, ...body } satisfies Reply),
       () => process.send?.({ type: REPLY, id, reason: 'worker could not answer' } satisfies Reply),

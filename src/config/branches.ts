@@ -10,11 +10,9 @@ import type { SchemaNode } from './json-schema.js'
 
 export type Choice = { branch: number } | { problem: { key?: string; at?: 'value' | 'key' | 'parent'; message: string } }
 
-export const isObject = (v: unknown): v is Record<string, unknown> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v)
+export const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v)
 
-const list = (items: string[]) =>
-  items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`
+const list = (items: string[]) => (items.length < 2 ? items.join('') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`)
 
 /** Words for what a schema accepts, e.g. `an integer from 1 to 256`. */
 export function describe(s: SchemaNode): string {

@@ -10,14 +10,20 @@ export const authChecks: Check[] = [
         // Two entries for one username: which password counts would depend on the order.
         if (source.type !== 'static' || !report.clean(['auth', 'identity', s, 'type'])) return
         const at = (i: number) => ['auth', 'identity', s, 'users', i, 'username']
-        reportDuplicates(source.users, (u, i) => (report.clean(at(i)) ? u.username : undefined), (i, first, name) =>
-          report.problem(at(i), `"${name}" is already users[${first}] of this source`),
+        reportDuplicates(
+          source.users,
+          (u, i) => (report.clean(at(i)) ? u.username : undefined),
+          (i, first, name) => report.problem(at(i), `"${name}" is already users[${first}] of this source`),
         )
       })
     },
   },
   {
-    needs: [['auth', 'accessTokenTtl'], ['auth', 'refreshTokenTtl'], ['auth', 'sessionMaxAge']],
+    needs: [
+      ['auth', 'accessTokenTtl'],
+      ['auth', 'refreshTokenTtl'],
+      ['auth', 'sessionMaxAge'],
+    ],
     run({ auth }, report) {
       // A zero lifetime would mint tokens or sessions that are dead on arrival.
       for (const key of ['accessTokenTtl', 'refreshTokenTtl', 'sessionMaxAge'] as const) {

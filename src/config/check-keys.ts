@@ -6,7 +6,10 @@ const MIN_SECRET_BYTES = 32
 
 export const keyChecks: Check[] = [
   {
-    needs: [['auth', 'keys', 'algorithm'], ['auth', 'keys', 'signing']],
+    needs: [
+      ['auth', 'keys', 'algorithm'],
+      ['auth', 'keys', 'signing'],
+    ],
     run({ auth }, report) {
       if (!auth.keys) return
       const { algorithm, signing } = auth.keys
@@ -31,8 +34,10 @@ export const keyChecks: Check[] = [
       if (first && valid(0) && 'publicKeyFile' in first && algorithm !== 'HS256') {
         report.problem(at(0, 'publicKeyFile'), 'cannot sign, and the first key signs: put a key with privateKeyFile first')
       }
-      reportDuplicates(signing, (entry, i) => (valid(i) ? entry.kid : undefined), (i, firstIndex, kid) =>
-        report.problem(at(i, 'kid'), `"${kid}" is already the kid of auth.keys.signing[${firstIndex}]`),
+      reportDuplicates(
+        signing,
+        (entry, i) => (valid(i) ? entry.kid : undefined),
+        (i, firstIndex, kid) => report.problem(at(i, 'kid'), `"${kid}" is already the kid of auth.keys.signing[${firstIndex}]`),
       )
     },
   },

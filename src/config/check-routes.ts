@@ -18,21 +18,29 @@ export const routeChecks: Check[] = [
     needs: [['routes']],
     run({ routes }, report) {
       const valid = (i: number, key: string) => report.clean(['routes', i, key])
-      reportDuplicates(routes, (r, i) => (valid(i, 'name') ? r.name : undefined), (i, first, name) =>
-        report.problem(['routes', i, 'name'], `"${name}" is already the name of routes[${first}]`),
+      reportDuplicates(
+        routes,
+        (r, i) => (valid(i, 'name') ? r.name : undefined),
+        (i, first, name) => report.problem(['routes', i, 'name'], `"${name}" is already the name of routes[${first}]`),
       )
-      reportDuplicates(routes, (r, i) => (valid(i, 'prefix') ? normalizePrefix(r.prefix) : undefined), (i, first) =>
-        report.problem(['routes', i, 'prefix'], `routes[${first}] already has this prefix`),
+      reportDuplicates(
+        routes,
+        (r, i) => (valid(i, 'prefix') ? normalizePrefix(r.prefix) : undefined),
+        (i, first) => report.problem(['routes', i, 'prefix'], `routes[${first}] already has this prefix`),
       )
       // Prefixes match case-sensitively, as paths compare (RFC 3986 §6.2.2.1): `/svc/ADMIN` is no
       // `/svc/admin` route's, so a second spelling is more likely a mistake than a second route.
-      reportDuplicates(routes, (r, i) => (valid(i, 'prefix') ? normalizePrefix(r.prefix).toLowerCase() : undefined), (i, first) => {
-        if (normalizePrefix(routes[i]!.prefix) === normalizePrefix(routes[first]!.prefix)) return // a problem already
-        report.warning(
-          ['routes', i, 'prefix'],
-          `differs from routes[${first}].prefix (${routes[first]!.prefix}) only by case: prefixes match case-sensitively, so each route serves only its own spelling`,
-        )
-      })
+      reportDuplicates(
+        routes,
+        (r, i) => (valid(i, 'prefix') ? normalizePrefix(r.prefix).toLowerCase() : undefined),
+        (i, first) => {
+          if (normalizePrefix(routes[i]!.prefix) === normalizePrefix(routes[first]!.prefix)) return // a problem already
+          report.warning(
+            ['routes', i, 'prefix'],
+            `differs from routes[${first}].prefix (${routes[first]!.prefix}) only by case: prefixes match case-sensitively, so each route serves only its own spelling`,
+          )
+        },
+      )
       routes.forEach((route, i) => {
         if (!valid(i, 'auth') || !valid(i, 'roles')) return
         // With auth: none nobody is identified, so a role requirement could never be met.

@@ -3,7 +3,10 @@ import type { Check } from './check.js'
 
 export const serverChecks: Check[] = [
   {
-    needs: [['server', 'requestTimeout'], ['server', 'headersTimeout']],
+    needs: [
+      ['server', 'requestTimeout'],
+      ['server', 'headersTimeout'],
+    ],
     run({ server }, report) {
       // Node refuses to start a server with this combination (ERR_OUT_OF_RANGE): say so here.
       if (server.requestTimeout > 0 && server.headersTimeout > server.requestTimeout) {
@@ -28,7 +31,11 @@ export const serverChecks: Check[] = [
     },
   },
   {
-    needs: [['server', 'workers'], ['store', 'type'], ['auth', 'keys']],
+    needs: [
+      ['server', 'workers'],
+      ['store', 'type'],
+      ['auth', 'keys'],
+    ],
     run({ server, store, auth }, report) {
       if (server.workers === 1) return
       // Each worker is its own process: a memory store would give each its own sessions and
@@ -45,7 +52,10 @@ export const serverChecks: Check[] = [
     },
   },
   {
-    needs: [['store', 'type'], ['auth', 'keys']],
+    needs: [
+      ['store', 'type'],
+      ['auth', 'keys'],
+    ],
     run({ store, auth }, report) {
       if (store.type !== 'memory' && !auth.keys) {
         report.warning(

@@ -20,9 +20,7 @@ import { parseYaml, toData } from './yaml.js'
 export { ConfigError, formatProblem, type ConfigProblem } from './problems.js'
 export type { Locate, Position } from './locate.js'
 
-export type LoadResult =
-  | { ok: true; config: GatewayConfig; locate: Locate; warnings: ConfigProblem[] }
-  | { ok: false; problems: ConfigProblem[] }
+export type LoadResult = { ok: true; config: GatewayConfig; locate: Locate; warnings: ConfigProblem[] } | { ok: false; problems: ConfigProblem[] }
 
 export interface ParseOptions {
   /** The file the text came from: key paths resolve against its directory. */

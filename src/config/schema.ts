@@ -27,8 +27,7 @@ const OneOf = <const T extends readonly string[]>(values: T, opts: SchemaOptions
   Type.Unsafe<T[number]>({ type: 'string', enum: [...values], ...opts })
 
 /** A string matching `pattern`; `expected` words the rule for error messages. */
-const Matching = (pattern: string, expected: string, opts: SchemaOptions = {}) =>
-  Type.String({ pattern, 'x-expected': expected, ...opts })
+const Matching = (pattern: string, expected: string, opts: SchemaOptions = {}) => Type.String({ pattern, 'x-expected': expected, ...opts })
 
 /**
  * A URL path: `/`-separated segments of RFC 3986 pchars, without `%`, empty segments (`//`)
@@ -37,8 +36,7 @@ const Matching = (pattern: string, expected: string, opts: SchemaOptions = {}) =
  * (Each repetition starts with `/`, so the regular expression cannot backtrack badly.)
  */
 const PATH_PATTERN = "^(?!.*/\\.\\.?(/|$))(/[A-Za-z0-9._~!$&'()*+,;=:@-]+)*/?$"
-const PathString = (opts: SchemaOptions = {}) =>
-  Matching(PATH_PATTERN, 'a path such as /api/orders (no //, no . or .. segments, no %)', opts)
+const PathString = (opts: SchemaOptions = {}) => Matching(PATH_PATTERN, 'a path such as /api/orders (no //, no . or .. segments, no %)', opts)
 const Duration = (def: string, description: string) =>
   Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 0 })], {
     default: def,
@@ -59,46 +57,55 @@ const Limit = (max: number, window: string, description: string) =>
     { ...Strict, default: { max, window }, description },
   )
 
-const Server = obj({
-  host: Type.String({ default: '0.0.0.0', description: 'address to listen on' }),
-  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'port to listen on (0 = any free port)' }),
-  trustProxy: Type.Boolean({ default: false, description: 'believe X-Forwarded-For/Proto from the peer' }),
-  workers: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
-    default: 1,
-    description: '"auto" = one process per CPU; more than 1 needs a shared store (not memory)',
-  }),
-  bodyLimit: Type.Integer({ minimum: 1024, default: 1048576, description: 'largest request body in bytes (413 above)' }),
-  maxHeaderSize: Type.Integer({ minimum: 4096, maximum: 1048576, default: 16384, description: 'largest request head in bytes (431 above)' }),
-  requestTimeout: Duration('60s', 'time allowed to receive a whole request (408 after)'),
-  headersTimeout: Duration('20s', 'time allowed to receive the request head'),
-  keepAliveTimeout: Duration('72s', 'idle keep-alive connection lifetime'),
-  shutdownTimeout: Duration('25s', 'on SIGTERM, how long in-flight requests may take before the process exits'),
-  logLevel: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level' }),
-  accessLog: Type.Boolean({ default: true, description: 'one JSON line per request (method, path, route, status, duration, request id)' }),
-  demoUpstream: Type.Union([Type.Null(), Type.Integer({ minimum: 0, maximum: 65535 })], {
-    default: null,
-    description: 'start the built-in echo upstream on 127.0.0.1:<port> (for the demo config only)',
-  }),
-  // No default: without it there is no second listener and /metrics stays on the public one.
-  admin: Type.Optional(
-    Type.Object(
-      {
-        host: Type.String({ default: '127.0.0.1', description: 'address of the operators\' listener' }),
-        port: Type.Integer({ minimum: 0, maximum: 65535, default: 9901, description: 'port of the operators\' listener (0 = any free port)' }),
-      },
-      { ...Strict, description: 'a second listener for operators: /metrics is served there only (404 on the public listener), /healthz and /readyz on both' },
+const Server = obj(
+  {
+    host: Type.String({ default: '0.0.0.0', description: 'address to listen on' }),
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 8080, description: 'port to listen on (0 = any free port)' }),
+    trustProxy: Type.Boolean({ default: false, description: 'believe X-Forwarded-For/Proto from the peer' }),
+    workers: Type.Union([Type.Integer({ minimum: 1, maximum: 256 }), Type.Literal('auto')], {
+      default: 1,
+      description: '"auto" = one process per CPU; more than 1 needs a shared store (not memory)',
+    }),
+    bodyLimit: Type.Integer({ minimum: 1024, default: 1048576, description: 'largest request body in bytes (413 above)' }),
+    maxHeaderSize: Type.Integer({ minimum: 4096, maximum: 1048576, default: 16384, description: 'largest request head in bytes (431 above)' }),
+    requestTimeout: Duration('60s', 'time allowed to receive a whole request (408 after)'),
+    headersTimeout: Duration('20s', 'time allowed to receive the request head'),
+    keepAliveTimeout: Duration('72s', 'idle keep-alive connection lifetime'),
+    shutdownTimeout: Duration('25s', 'on SIGTERM, how long in-flight requests may take before the process exits'),
+    logLevel: OneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], { default: 'info', description: 'pino log level' }),
+    accessLog: Type.Boolean({ default: true, description: 'one JSON line per request (method, path, route, status, duration, request id)' }),
+    demoUpstream: Type.Union([Type.Null(), Type.Integer({ minimum: 0, maximum: 65535 })], {
+      default: null,
+      description: 'start the built-in echo upstream on 127.0.0.1:<port> (for the demo config only)',
+    }),
+    // No default: without it there is no second listener and /metrics stays on the public one.
+    admin: Type.Optional(
+      Type.Object(
+        {
+          host: Type.String({ default: '127.0.0.1', description: "address of the operators' listener" }),
+          port: Type.Integer({ minimum: 0, maximum: 65535, default: 9901, description: "port of the operators' listener (0 = any free port)" }),
+        },
+        {
+          ...Strict,
+          description: 'a second listener for operators: /metrics is served there only (404 on the public listener), /healthz and /readyz on both',
+        },
+      ),
     ),
-  ),
-}, 'the listening socket, client-side limits, logging and processes')
+  },
+  'the listening socket, client-side limits, logging and processes',
+)
 
-const Cookies = obj({
-  secure: Type.Boolean({ default: true, description: 'Secure cookies with __Host-/__Secure- names; false only for plain-http development' }),
-  sameSite: OneOf(['lax', 'strict'], { default: 'lax', description: 'SameSite attribute of both cookies' }),
-  domain: Type.Union([Type.Null(), Type.String({ minLength: 1 })], {
-    default: null,
-    description: 'Domain attribute of both cookies; null = host-only (the access cookie is then named __Host-, else __Secure-)',
-  }),
-}, 'attributes of the access and refresh cookies (cookie mode)')
+const Cookies = obj(
+  {
+    secure: Type.Boolean({ default: true, description: 'Secure cookies with __Host-/__Secure- names; false only for plain-http development' }),
+    sameSite: OneOf(['lax', 'strict'], { default: 'lax', description: 'SameSite attribute of both cookies' }),
+    domain: Type.Union([Type.Null(), Type.String({ minLength: 1 })], {
+      default: null,
+      description: 'Domain attribute of both cookies; null = host-only (the access cookie is then named __Host-, else __Secure-)',
+    }),
+  },
+  'attributes of the access and refresh cookies (cookie mode)',
+)
 
 const Kid = Type.String({
   minLength: 1,
@@ -149,8 +156,13 @@ const StaticUser = Type.Object(
   {
     username: Type.String({ minLength: 1, maxLength: 256, description: 'the name typed at sign-in (compared exactly)' }),
     passwordHash: Type.String({ minLength: 1, description: 'made by `portcullis hash-password`' }),
-    subject: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'the `sub` of its tokens and x-user-id upstream; default: the username' })),
-    roles: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'the `roles` of its tokens, joined by "," in x-user-roles upstream' }),
+    subject: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 256, description: 'the `sub` of its tokens and x-user-id upstream; default: the username' }),
+    ),
+    roles: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'the `roles` of its tokens, joined by "," in x-user-roles upstream',
+    }),
     claims: Type.Record(Type.String(), Type.Unknown(), {
       default: {},
       description: 'extra claims put in its access tokens (registered claim names are ignored)',
@@ -179,63 +191,95 @@ const Identity = Type.Union([
   ),
 ])
 
-const Auth = obj({
-  basePath: PathString({ default: '/auth', description: 'all auth endpoints live under it' }),
-  issuer: Type.String({ minLength: 1, default: 'portcullis', description: 'the `iss` of every access token (checked on every request)' }),
-  audience: Type.String({ minLength: 1, default: 'portcullis', description: 'the `aud` of every access token (checked on every request)' }),
-  accessTokenTtl: Duration('10m', 'lifetime of an access token'),
-  refreshTokenTtl: Duration('14d', 'idle (sliding) lifetime of a session'),
-  sessionMaxAge: Duration('30d', 'absolute lifetime of a session'),
-  refreshReuseGrace: Duration('10s', 'window in which the just-rotated refresh token returns the same successor'),
-  clockTolerance: Duration('30s', 'leeway for exp/nbf checks'),
-  maxSessionsPerUser: Type.Integer({ minimum: 1, maximum: 10000, default: 50, description: 'oldest sessions are ended beyond it' }),
-  allowedOrigins: Type.Array(Matching('^https?://[^/]+$', 'an origin such as https://app.example.com (no path)'), {
-    default: [],
-    description: "origins allowed to make cookie-authenticated unsafe requests; the gateway's own origin always is",
-  }),
-  signInPage: Type.Boolean({
-    default: false,
-    description: 'send unauthenticated browser navigations on protected routes to a sign-in page under basePath instead of a 401',
-  }),
-  cookies: Cookies,
-  keys: Type.Optional(Keys),
-  identity: Type.Array(Identity, { default: [], description: 'credential sources, tried in order' }),
-}, 'sign-in, tokens, sessions and cookies')
+const Auth = obj(
+  {
+    basePath: PathString({ default: '/auth', description: 'all auth endpoints live under it' }),
+    issuer: Type.String({ minLength: 1, default: 'portcullis', description: 'the `iss` of every access token (checked on every request)' }),
+    audience: Type.String({ minLength: 1, default: 'portcullis', description: 'the `aud` of every access token (checked on every request)' }),
+    accessTokenTtl: Duration('10m', 'lifetime of an access token'),
+    refreshTokenTtl: Duration('14d', 'idle (sliding) lifetime of a session'),
+    sessionMaxAge: Duration('30d', 'absolute lifetime of a session'),
+    refreshReuseGrace: Duration('10s', 'window in which the just-rotated refresh token returns the same successor'),
+    clockTolerance: Duration('30s', 'leeway for exp/nbf checks'),
+    maxSessionsPerUser: Type.Integer({ minimum: 1, maximum: 10000, default: 50, description: 'oldest sessions are ended beyond it' }),
+    allowedOrigins: Type.Array(Matching('^https?://[^/]+$', 'an origin such as https://app.example.com (no path)'), {
+      default: [],
+      description: "origins allowed to make cookie-authenticated unsafe requests; the gateway's own origin always is",
+    }),
+    signInPage: Type.Boolean({
+      default: false,
+      description: 'send unauthenticated browser navigations on protected routes to a sign-in page under basePath instead of a 401',
+    }),
+    cookies: Cookies,
+    keys: Type.Optional(Keys),
+    identity: Type.Array(Identity, { default: [], description: 'credential sources, tried in order' }),
+  },
+  'sign-in, tokens, sessions and cookies',
+)
 
-const Store = obj({
-  type: OneOf(['memory', 'redis', 'redis-cluster', 'redis-sentinel'], {
-    default: 'memory',
-    description: 'where sessions and revocations live; memory is one process only, the redis types share them across instances',
-  }),
-  url: Matching('^rediss?://', 'a redis:// or rediss:// URL', { default: 'redis://127.0.0.1:6379/0', description: 'type redis: the server' }),
-  nodes: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'type redis-cluster: some of its nodes, host:port or redis:// URLs' }),
-  sentinels: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'type redis-sentinel: the sentinels, host:port (port 26379 by default)' }),
-  name: Type.String({ minLength: 1, default: 'mymaster', description: 'type redis-sentinel: the monitored master\'s name' }),
-  password: Type.Optional(Type.String({ description: 'Redis AUTH password (for every redis type)' })),
-  keyPrefix: Type.String({ default: 'portcullis:', description: 'prefix of every Redis key; instances sharing it share sessions' }),
-  commandTimeout: Duration('500ms', 'a store call slower than this fails with 503 store_unavailable'),
-}, 'the session store')
+const Store = obj(
+  {
+    type: OneOf(['memory', 'redis', 'redis-cluster', 'redis-sentinel'], {
+      default: 'memory',
+      description: 'where sessions and revocations live; memory is one process only, the redis types share them across instances',
+    }),
+    url: Matching('^rediss?://', 'a redis:// or rediss:// URL', { default: 'redis://127.0.0.1:6379/0', description: 'type redis: the server' }),
+    nodes: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'type redis-cluster: some of its nodes, host:port or redis:// URLs',
+    }),
+    sentinels: Type.Array(Type.String({ minLength: 1 }), {
+      default: [],
+      description: 'type redis-sentinel: the sentinels, host:port (port 26379 by default)',
+    }),
+    name: Type.String({ minLength: 1, default: 'mymaster', description: "type redis-sentinel: the monitored master's name" }),
+    password: Type.Optional(Type.String({ description: 'Redis AUTH password (for every redis type)' })),
+    keyPrefix: Type.String({ default: 'portcullis:', description: 'prefix of every Redis key; instances sharing it share sessions' }),
+    commandTimeout: Duration('500ms', 'a store call slower than this fails with 503 store_unavailable'),
+  },
+  'the session store',
+)
 
-const Revocation = obj({
-  mode: OneOf(['cached', 'strict', 'off'], {
-    default: 'cached',
-    description: 'cached: ended sessions kept in memory, synced through the store; strict: the store asked on every request; off: signature and claims only',
-  }),
-  resyncInterval: Duration('30s', 'cached mode: full resync of the revoked-session set'),
-}, 'how ended sessions make their access tokens fail before they expire')
+const Revocation = obj(
+  {
+    mode: OneOf(['cached', 'strict', 'off'], {
+      default: 'cached',
+      description:
+        'cached: ended sessions kept in memory, synced through the store; strict: the store asked on every request; off: signature and claims only',
+    }),
+    resyncInterval: Duration('30s', 'cached mode: full resync of the revoked-session set'),
+  },
+  'how ended sessions make their access tokens fail before they expire',
+)
 
-const RateLimits = obj({
-  login: obj({
-    perUser: Limit(10, '15m', 'failed sign-ins per username, then 429'),
-    perClient: Limit(100, '1m', 'sign-in attempts per client address'),
-  }, 'limits on POST {basePath}/login'),
-  refresh: obj({
-    perSession: Limit(30, '1m', 'refreshes per session'),
-  }, 'limits on POST {basePath}/refresh'),
-  invalidTokens: obj({
-    perClient: Limit(20, '10s', 'failed access-token signature checks per client address; beyond it that address waits behind the others for checks (never refused for it)'),
-  }, 'the budget of failed signature checks (forged-token floods)'),
-}, 'rate limits (429 rate_limited with Retry-After beyond them)')
+const RateLimits = obj(
+  {
+    login: obj(
+      {
+        perUser: Limit(10, '15m', 'failed sign-ins per username, then 429'),
+        perClient: Limit(100, '1m', 'sign-in attempts per client address'),
+      },
+      'limits on POST {basePath}/login',
+    ),
+    refresh: obj(
+      {
+        perSession: Limit(30, '1m', 'refreshes per session'),
+      },
+      'limits on POST {basePath}/refresh',
+    ),
+    invalidTokens: obj(
+      {
+        perClient: Limit(
+          20,
+          '10s',
+          'failed access-token signature checks per client address; beyond it that address waits behind the others for checks (never refused for it)',
+        ),
+      },
+      'the budget of failed signature checks (forged-token floods)',
+    ),
+  },
+  'rate limits (429 rate_limited with Retry-After beyond them)',
+)
 
 const Route = Type.Object(
   {
@@ -258,7 +302,7 @@ const Route = Type.Object(
     websocket: Type.Boolean({ default: false, description: 'accept WebSocket upgrades (authenticated like any request)' }),
     timeout: Duration('30s', 'upstream response timeout, then 504'),
     connectTimeout: Duration('5s', 'upstream connect timeout, then 502'),
-    forwardAuthorization: Type.Boolean({ default: false, description: 'pass the client\'s Authorization header upstream (removed otherwise)' }),
+    forwardAuthorization: Type.Boolean({ default: false, description: "pass the client's Authorization header upstream (removed otherwise)" }),
     // No object-level default: a route has a request limit only when it declares one.
     rateLimit: Type.Optional(
       Type.Object(

@@ -65,8 +65,7 @@ export function validate(data: unknown): Finding[] {
   if (check(data)) return []
   const errors = check.errors ?? []
   const hidden: { pointer: string; schemaPath: string }[] = []
-  const isHidden = (e: ErrorObject) =>
-    hidden.some((h) => within(e.instancePath, h.pointer) && e.schemaPath.startsWith(h.schemaPath))
+  const isHidden = (e: ErrorObject) => hidden.some((h) => within(e.instancePath, h.pointer) && e.schemaPath.startsWith(h.schemaPath))
   const findings: Finding[] = []
 
   const unions = errors.filter(isUnion).sort((a, b) => a.schemaPath.length - b.schemaPath.length)

@@ -83,9 +83,7 @@ export function toData(parsed: Parsed): { data: unknown } | { problem: ConfigPro
       },
     })
     const { line, col } = parsed.lineCounter.linePos(offset)
-    const message = bomb
-      ? `aliases expand to more than ${MAX_ALIAS_COUNT} copies; refused as a possible "billion laughs" attack`
-      : err.message
+    const message = bomb ? `aliases expand to more than ${MAX_ALIAS_COUNT} copies; refused as a possible "billion laughs" attack` : err.message
     return { problem: { path: '', line, column: col, message } }
   }
 }

@@ -14,7 +14,8 @@ const FILES: Record<string, [file: string, type: string]> = {
 }
 
 /** The demo shows the policy a page behind the gateway should have: no inline code, no framing. */
-const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+const CSP =
+  "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
 
 export type DemoApp = (req: IncomingMessage, res: ServerResponse) => boolean
 
@@ -37,7 +38,13 @@ export async function loadDemoApp(): Promise<DemoApp> {
     return send(
       res,
       200,
-      { 'content-type': entry[1], 'content-length': String(body.length), 'cache-control': 'no-cache', 'content-security-policy': CSP, 'x-content-type-options': 'nosniff' },
+      {
+        'content-type': entry[1],
+        'content-length': String(body.length),
+        'cache-control': 'no-cache',
+        'content-security-policy': CSP,
+        'x-content-type-options': 'nosniff',
+      },
       req.method === 'HEAD' ? undefined : body,
     )
   }

@@ -52,7 +52,10 @@ export function reportPolicies(found: readonly NodePolicy[], log: Logger): void 
   for (const { node, policy } of found) {
     if (policy === 'noeviction') safe++
     else if (policy === null) {
-      log.warn({ node }, 'could not check redis maxmemory-policy (CONFIG GET and INFO memory were both refused): make sure it is noeviction, or Redis may evict revocations')
+      log.warn(
+        { node },
+        'could not check redis maxmemory-policy (CONFIG GET and INFO memory were both refused): make sure it is noeviction, or Redis may evict revocations',
+      )
     } else {
       log.warn(
         { node, policy },

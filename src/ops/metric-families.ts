@@ -91,7 +91,12 @@ export class HistogramSeries {
 
 export class HistogramFamily extends Family<HistogramSeries> {
   readonly type = 'histogram'
-  constructor(name: string, help: string, registry: Registry, readonly bounds: readonly number[]) {
+  constructor(
+    name: string,
+    help: string,
+    registry: Registry,
+    readonly bounds: readonly number[],
+  ) {
     super(name, help, registry)
   }
 

@@ -15,16 +15,38 @@ import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSerie
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const
 const METHOD_INDEX: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
-  GET: 0, HEAD: 1, POST: 2, PUT: 3, PATCH: 4, DELETE: 5, OPTIONS: 6,
+  GET: 0,
+  HEAD: 1,
+  POST: 2,
+  PUT: 3,
+  PATCH: 4,
+  DELETE: 5,
+  OPTIONS: 6,
 })
 const CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const
 
 export const AUTH_OUTCOMES = [
-  'ok', 'anonymous', 'missing_token', 'invalid_token', 'token_expired', 'token_revoked', 'forbidden', 'csrf_rejected',
-  'store_unavailable', 'rate_limited', 'error',
+  'ok',
+  'anonymous',
+  'missing_token',
+  'invalid_token',
+  'token_expired',
+  'token_revoked',
+  'forbidden',
+  'csrf_rejected',
+  'store_unavailable',
+  'rate_limited',
+  'error',
 ] as const
 export const LOGIN_RESULTS = [
-  'ok', 'invalid_credentials', 'rate_limited', 'invalid_request', 'csrf_rejected', 'identity_unavailable', 'store_unavailable', 'error',
+  'ok',
+  'invalid_credentials',
+  'rate_limited',
+  'invalid_request',
+  'csrf_rejected',
+  'identity_unavailable',
+  'store_unavailable',
+  'error',
 ] as const
 export const REFRESH_RESULTS = ['rotated', 'grace', 'reused', 'expired', 'unknown', 'rate_limited', 'rejected', 'error'] as const
 export const END_REASONS: readonly EndReason[] = ['logout', 'logout_all', 'deleted', 'admin', 'reuse', 'expired', 'evicted']
@@ -56,7 +78,12 @@ export interface MetricSources {
 }
 
 /** One series per label value of the last label, all exported from the start (at 0). */
-function bind<const V extends string>(family: CounterFamily, label: string, values: readonly V[], fixed: Record<string, string> = {}): Record<V, CounterSeries> {
+function bind<const V extends string>(
+  family: CounterFamily,
+  label: string,
+  values: readonly V[],
+  fixed: Record<string, string> = {},
+): Record<V, CounterSeries> {
   const out = Object.create(null) as Record<V, CounterSeries>
   for (const v of values) out[v] = family.series({ ...fixed, [label]: v })
   return out
@@ -92,20 +119,33 @@ export class GatewayMetrics {
 
     this.#requests = counter('portcullis_requests_total', 'Requests answered, by route, method and status class.')
     this.#requestSeconds = histogram('portcullis_request_duration_seconds', 'Time from receiving a request to its response, by route.')
-    this.#upstreamSeconds = histogram('portcullis_upstream_duration_seconds', 'Time from forwarding a request to the upstream response headers, by route.')
+    this.#upstreamSeconds = histogram(
+      'portcullis_upstream_duration_seconds',
+      'Time from forwarding a request to the upstream response headers, by route.',
+    )
     this.#upstreamErrors = counter('portcullis_upstream_errors_total', 'Upstream calls that failed, by route and reason.')
     this.#auth = bind(counter('portcullis_auth_outcomes_total', 'Access-token authentications, by outcome.'), 'outcome', AUTH_OUTCOMES)
-    const checks = counter('portcullis_signature_checks_total', 'Access-token signature checks, by lane (deferred: the address had spent its failure budget) and result.')
+    const checks = counter(
+      'portcullis_signature_checks_total',
+      'Access-token signature checks, by lane (deferred: the address had spent its failure budget) and result.',
+    )
     this.#checks = (['normal', 'deferred'] as const).flatMap((lane) => {
       const r = bind(checks, 'result', ['valid', 'invalid'] as const, { lane })
       return [r.valid, r.invalid]
     })
     this.#logins = bind(counter('portcullis_logins_total', 'Sign-in attempts, by result.'), 'result', LOGIN_RESULTS)
     this.#refreshes = bind(counter('portcullis_refreshes_total', 'Refresh-token presentations, by result.'), 'result', REFRESH_RESULTS)
-    this.#reuse = counter('portcullis_refresh_reuse_detected_total', 'Rotated refresh tokens presented again (theft suspected; the session was ended).').series({})
+    this.#reuse = counter(
+      'portcullis_refresh_reuse_detected_total',
+      'Rotated refresh tokens presented again (theft suspected; the session was ended).',
+    ).series({})
     this.#ended = bind(counter('portcullis_sessions_ended_total', 'Sessions ended by this instance, by reason.'), 'reason', END_REASONS)
     this.#limited = counter('portcullis_rate_limited_total', 'Requests refused with 429, by limiter and route.')
-    this.#limitErrors = bind(counter('portcullis_rate_limit_errors_total', 'Rate-limit checks that could not reach their store, by limiter.'), 'limiter', LIMITERS)
+    this.#limitErrors = bind(
+      counter('portcullis_rate_limit_errors_total', 'Rate-limit checks that could not reach their store, by limiter.'),
+      'limiter',
+      LIMITERS,
+    )
     this.#reloads = bind(counter('portcullis_config_reloads_total', 'Config reloads, by result.'), 'result', ['ok', 'rejected'])
     this.#storeErrors = bind(
       counter('portcullis_store_errors_total', 'Session store failures: calls made for requests, and client connection errors.'),
@@ -205,10 +245,13 @@ export class GatewayMetrics {
   /** Node's HTTP parser refused a request (see server.ts clientError). */
   clientError(code: string | undefined): void {
     const reason =
-      code === 'HPE_HEADER_OVERFLOW' ? 'header_too_large'
-      : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT' ? 'timeout'
-      : code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE' ? 'aborted'
-      : 'bad_request'
+      code === 'HPE_HEADER_OVERFLOW'
+        ? 'header_too_large'
+        : code === 'ERR_HTTP_REQUEST_TIMEOUT' || code === 'ERR_HTTP_HEADERS_TIMEOUT'
+          ? 'timeout'
+          : code === 'ECONNRESET' || code === 'HPE_INVALID_EOF_STATE'
+            ? 'aborted'
+            : 'bad_request'
     this.#clientErrors[reason].value++
   }
 
@@ -227,7 +270,13 @@ export class GatewayMetrics {
       aggregator: 'min',
       async collect() {
         const store = sources().store
-        if (store) this.set(await store.ping().then(() => 1, () => 0))
+        if (store)
+          this.set(
+            await store.ping().then(
+              () => 1,
+              () => 0,
+            ),
+          )
       },
     })
     new Gauge({

@@ -44,8 +44,6 @@ export function maskQuerySecrets(url: string): string {
   if (q === -1) return url
   const query = url.slice(q + 1)
   if (!MAYBE_SECRET.test(query) && !query.includes('%')) return url
-  const masked = query.replace(PARAMETER, (pair, separator: string, name: string) =>
-    isSecretName(name) ? `${separator}${name}=[redacted]` : pair,
-  )
+  const masked = query.replace(PARAMETER, (pair, separator: string, name: string) => (isSecretName(name) ? `${separator}${name}=[redacted]` : pair))
   return url.slice(0, q + 1) + masked
 }

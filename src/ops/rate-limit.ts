@@ -175,6 +175,7 @@ export function createLimiters(
     loginUser: auth('login_user', login.perUser),
     loginClient: auth('login_client', login.perClient),
     refreshSession: countedElsewhere('refresh_session', refresh.perSession, ctx.metrics),
-    route: (route) => (route.rateLimit ? createLimiter(store, route.rateLimit, { name: 'route', route: route.name, whenUnreachable: 'count-here', ...opts }) : null),
+    route: (route) =>
+      route.rateLimit ? createLimiter(store, route.rateLimit, { name: 'route', route: route.name, whenUnreachable: 'count-here', ...opts }) : null,
   }
 }

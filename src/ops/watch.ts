@@ -13,7 +13,11 @@ export function watchConfig(file: string, onChange: () => void, log: Logger, deb
   let timer: NodeJS.Timeout | null = null
   let lastDigest: string | null = null
   let stopped = false
-  const digest = () => readFile(path).then((b) => createHash('sha256').update(b).digest('hex'), () => null)
+  const digest = () =>
+    readFile(path).then(
+      (b) => createHash('sha256').update(b).digest('hex'),
+      () => null,
+    )
   void digest().then((d) => (lastDigest = d))
 
   const fire = async () => {

@@ -117,11 +117,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.reply.raw.destroyed) controller.abort(new Error(CLIENT_GONE))
   }
 
-  onResponseStart(
-    controller: Dispatcher.DispatchController,
-    statusCode: number,
-    headers: Record<string, string | string[] | undefined>,
-  ): void {
+  onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     // HTTP statuses end at 599 (Fastify refuses more, Node would send up to 999 as they are):
     // an upstream failure like any other, answered 502 by onResponseError.
     if (statusCode > 599) return void controller.abort(new Error(`the upstream answered with an invalid status (${statusCode})`))

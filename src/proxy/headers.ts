@@ -102,7 +102,12 @@ const UPSTREAM_DROPS = new Set(HOP_BY_HOP)
 /** The fields a message's own Connection header names (RFC 9110 §7.6.1), or null for none. */
 function connectionNamed(headers: Record<string, unknown>): string[] | null {
   const connection = headers['connection']
-  return typeof connection === 'string' && !PLAIN_CONNECTION.has(connection) ? connection.toLowerCase().split(',').map((s) => s.trim()) : null
+  return typeof connection === 'string' && !PLAIN_CONNECTION.has(connection)
+    ? connection
+        .toLowerCase()
+        .split(',')
+        .map((s) => s.trim())
+    : null
 }
 
 /**

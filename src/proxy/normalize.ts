@@ -53,7 +53,7 @@ function longestMatch(prefixes: readonly string[], path: string): number {
   let best = -1
   for (let i = 0; i < prefixes.length; i++) {
     const p = prefixes[i]!
-    const under = p === '' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 0x2f /* / */)
+    const under = p === '' || path === p || (path.startsWith(p) && path.charCodeAt(p.length) === 0x2f) /* / */
     if (under && (best === -1 || p.length > prefixes[best]!.length)) best = i
   }
   return best

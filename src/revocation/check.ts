@@ -11,12 +11,7 @@ import type { RevocationSet } from './set.js'
 /** True when the token's session has ended. May be async (strict mode). */
 export type RevocationCheck = (claims: AccessClaims) => boolean | Promise<boolean>
 
-export function revocationCheck(
-  mode: 'cached' | 'strict' | 'off',
-  set: RevocationSet,
-  store: SessionStore,
-  now: () => number,
-): RevocationCheck {
+export function revocationCheck(mode: 'cached' | 'strict' | 'off', set: RevocationSet, store: SessionStore, now: () => number): RevocationCheck {
   switch (mode) {
     case 'off':
       return () => false

@@ -42,10 +42,7 @@ export function createStore(
  * the revocations made before it. Redis being away is not fatal: the gateway starts, and
  * /readyz answers 503 until the set is loaded.
  */
-export async function openStore(
-  config: { store: StoreConfig; auth: Parameters<typeof storeOptions>[0] },
-  log?: StoreLog,
-): Promise<SessionStore> {
+export async function openStore(config: { store: StoreConfig; auth: Parameters<typeof storeOptions>[0] }, log?: StoreLog): Promise<SessionStore> {
   const { store, client } = build(config, log, {})
   if (client !== null) {
     await whenReady(client, Math.max(1000, config.store.commandTimeout * 4)).catch(() => {

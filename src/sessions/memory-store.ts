@@ -4,12 +4,26 @@
  * synchronously.
  */
 import {
-  assertSessionId, clientFact, countRefresh, decideRotation, historyAfterRotation, isLive, NO_REFRESHES, slidIdleExpiry,
+  assertSessionId,
+  clientFact,
+  countRefresh,
+  decideRotation,
+  historyAfterRotation,
+  isLive,
+  NO_REFRESHES,
+  slidIdleExpiry,
   type RefreshWindow,
 } from './rotation.js'
 import type {
-  EndReason, RevocationEvent, RevocationListener, RevocationSnapshot,
-  RotateRequest, RotateResult, SessionRecord, SessionStore, StoreOptions,
+  EndReason,
+  RevocationEvent,
+  RevocationListener,
+  RevocationSnapshot,
+  RotateRequest,
+  RotateResult,
+  SessionRecord,
+  SessionStore,
+  StoreOptions,
 } from './types.js'
 
 export interface MemoryStoreOptions extends StoreOptions {
@@ -109,7 +123,13 @@ export function createMemoryStore(options: MemoryStoreOptions): SessionStore {
       seen(now)
       const stored = { ...copy(record), userAgent: clientFact(record.userAgent), ip: clientFact(record.ip) }
       sessions.set(record.id, {
-        record: stored, current: refreshHash, previous: null, nonce: null, rotatedAt: 0, history: [], refreshes: NO_REFRESHES,
+        record: stored,
+        current: refreshHash,
+        previous: null,
+        nonce: null,
+        rotatedAt: 0,
+        history: [],
+        refreshes: NO_REFRESHES,
       })
       const index = byUser.get(record.subject) ?? new Map<string, number>()
       byUser.set(record.subject, index)

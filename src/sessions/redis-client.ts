@@ -59,7 +59,10 @@ export function createRedisClients(store: StoreConfig, onError: (err: unknown) =
         ...(store.password === undefined ? {} : { password: store.password }),
       },
     }
-    client = new Cluster(store.nodes.map((n) => parseHostPort(n, 6379)), clusterOptions)
+    client = new Cluster(
+      store.nodes.map((n) => parseHostPort(n, 6379)),
+      clusterOptions,
+    )
   } else if (store.type === 'redis-sentinel') {
     client = new Redis({
       ...common,
@@ -81,9 +84,10 @@ export function createRedisClients(store: StoreConfig, onError: (err: unknown) =
     client,
     subscriber() {
       // The subscriber is off the request path: it may queue its SUBSCRIBE until connected.
-      const sub = client instanceof Cluster
-        ? client.duplicate([], { enableOfflineQueue: true })
-        : client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined })
+      const sub =
+        client instanceof Cluster
+          ? client.duplicate([], { enableOfflineQueue: true })
+          : client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined })
       sub.on('error', onError)
       if (sub instanceof Redis) watchLiveness(sub, { ...liveness, onDrop })
       return sub

@@ -50,11 +50,7 @@ export function parseRevocationMessage(message: string): RevocationMessage | nul
   return { seq: seq as number, events: valid }
 }
 
-export function createRevocationFeed(
-  channel: string,
-  makeSubscriber: () => Redis | Cluster,
-  onError: (err: unknown) => void,
-): RevocationFeed {
+export function createRevocationFeed(channel: string, makeSubscriber: () => Redis | Cluster, onError: (err: unknown) => void): RevocationFeed {
   const listeners = new Set<RevocationListener>()
   let subscriber: Redis | Cluster | null = null
   let live = false

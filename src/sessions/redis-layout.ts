@@ -55,8 +55,16 @@ export const OLDER_HASH_BYTES = 12
 const NONCE_BYTES = 16
 /** 0-based offsets of the fixed fields (the table above); the Lua scripts are built from them. */
 export const AT = {
-  current: 1, previous: 17, nonce: 33, lastUsedAt: 49, idleExpiresAt: 55, absoluteExpiresAt: 61, createdAt: 67,
-  windowEnd: 73, windowCount: 79, olderCount: 83,
+  current: 1,
+  previous: 17,
+  nonce: 33,
+  lastUsedAt: 49,
+  idleExpiresAt: 55,
+  absoluteExpiresAt: 61,
+  createdAt: 67,
+  windowEnd: 73,
+  windowCount: 79,
+  olderCount: 83,
 } as const
 /** Bytes before the older hashes. */
 export const HEAD_BYTES = 84
@@ -115,8 +123,7 @@ export function encodeSession(record: SessionRecord, refreshHash: string): Buffe
   return Buffer.concat([head, Buffer.from(text)])
 }
 
-export const encodeClient = (userAgent: string | null, ip: string | null): string =>
-  JSON.stringify([clientFact(userAgent), clientFact(ip)])
+export const encodeClient = (userAgent: string | null, ip: string | null): string => JSON.stringify([clientFact(userAgent), clientFact(ip)])
 
 /** The record and the rotation nonce; null for anything that is not a session we wrote. */
 export function decodeSession(sessionId: string, value: Buffer): { record: SessionRecord; nonce: string } | null {

@@ -59,9 +59,12 @@ export function watchLiveness(conn: Redis, opts: LivenessOptions): void {
     const on = connection
     pinging = on
     // Any answer will do; one that never comes is forgotten when its connection closes.
-    conn.ping().then(heard, () => {}).finally(() => {
-      if (pinging === on) pinging = null
-    })
+    conn
+      .ping()
+      .then(heard, () => {})
+      .finally(() => {
+        if (pinging === on) pinging = null
+      })
   }, opts.interval)
   timer.unref()
   // 'end': closed for good (quit, or disconnect without reconnect).

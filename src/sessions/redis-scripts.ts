@@ -65,7 +65,9 @@ end
  * The refresh limit is counted here rather than in a counter key of its own, so that a
  * refresh is one round trip; the order of the checks is ./rotation.ts decideRotation's.
  */
-export const ROTATE = PRELUDE + `
+export const ROTATE =
+  PRELUDE +
+  `
 local v = redis.call('GET', KEYS[1])
 local f = v and parse(v)
 if not f then return {'unknown'} end
@@ -123,7 +125,9 @@ return {'reused', v}
  * KEYS: index, session. ARGV: prefix, sid, value, createdAt, now, maxSessionsPerUser,
  * session PX, index PX. Returns the evicted sids.
  */
-export const CREATE = PRELUDE + `
+export const CREATE =
+  PRELUDE +
+  `
 if not redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[7], 'NX') then
   return redis.error_reply('ERR session id already exists')
 end
@@ -161,7 +165,9 @@ return evicted
  * KEYS: session. ARGV: prefix, sid, now, mode ('any' | 'subject' | 'refresh'), subject or
  * presented hash (as stored). Returns the ended session's value, or nil (an expired one is just removed).
  */
-export const END = PRELUDE + `
+export const END =
+  PRELUDE +
+  `
 local v = redis.call('GET', KEYS[1])
 local f = v and parse(v)
 if not f then return false end
@@ -177,7 +183,9 @@ return v
  * before `now` (the index is scored by createdAt), so that replaying a logout-all whose answer
  * was lost ends what existed then and never a session signed in since. Returns live ids.
  */
-export const END_ALL = PRELUDE + `
+export const END_ALL =
+  PRELUDE +
+  `
 local ended, now = {}, tonumber(ARGV[2])
 for _, sid in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[2])) do
   local key = sessionKey(ARGV[1], sid)
@@ -193,7 +201,9 @@ return ended
 `
 
 /** KEYS: index. ARGV: prefix. Returns {sid, value, ...} newest first; drops dangling entries. */
-export const LIST = PRELUDE + `
+export const LIST =
+  PRELUDE +
+  `
 local out = {}
 for _, sid in ipairs(redis.call('ZREVRANGE', KEYS[1], 0, -1)) do
   local v = redis.call('GET', sessionKey(ARGV[1], sid))
@@ -223,7 +233,9 @@ end
  * notBefore, sids... Publishes {"seq":n,"events":...}: a listener that sees a number skipped
  * knows it missed a message (pub/sub is at-most-once) and resyncs.
  */
-export const REVOKE = PRUNE + `
+export const REVOKE =
+  PRUNE +
+  `
 local now, fa = tonumber(ARGV[1]), tonumber(ARGV[2])
 for i = 8, #ARGV do redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[i]) end
 if ARGV[5] == '1' then

@@ -34,8 +34,12 @@ export interface RedisStoreOptions extends StoreOptions {
 }
 
 const SCRIPTS = {
-  portcullisRotate: [1, ROTATE], portcullisCreate: [2, CREATE], portcullisEnd: [1, END],
-  portcullisEndAll: [1, END_ALL], portcullisList: [1, LIST], portcullisRevoke: [4, REVOKE],
+  portcullisRotate: [1, ROTATE],
+  portcullisCreate: [2, CREATE],
+  portcullisEnd: [1, END],
+  portcullisEndAll: [1, END_ALL],
+  portcullisList: [1, LIST],
+  portcullisRevoke: [4, REVOKE],
   portcullisRevocationPage: [2, REVOCATION_PAGE],
 } as const
 type Script = (...args: Array<string | number | Buffer>) => Promise<unknown>
@@ -60,11 +64,7 @@ async function call<T>(op: () => Promise<unknown>): Promise<T> {
   }
 }
 
-export function createRedisStore(
-  client: Redis | Cluster,
-  makeSubscriber: () => Redis | Cluster,
-  options: RedisStoreOptions,
-): SessionStore {
+export function createRedisStore(client: Redis | Cluster, makeSubscriber: () => Redis | Cluster, options: RedisStoreOptions): SessionStore {
   if (options.historySize > MAX_HISTORY_SIZE) throw new TypeError(`historySize is at most ${MAX_HISTORY_SIZE}`)
   const keys = redisKeys(options.keyPrefix)
   const prefix = options.keyPrefix
@@ -99,10 +99,11 @@ export function createRedisStore(
     return unavailable(cause)
   }
   // One flush at a time: two would both send the head of the queue, then both drop an entry.
-  const flushPending = (): Promise<void> => (flushing ??= flush().finally(() => {
-    flushing = null
-    if (pending.length > 0) retryLater()
-  }))
+  const flushPending = (): Promise<void> =>
+    (flushing ??= flush().finally(() => {
+      flushing = null
+      if (pending.length > 0) retryLater()
+    }))
   // Also retried on a timer: a connection that hung and came back (a stalled server, a silent
   // partition) never emits 'ready', and the revocations must not wait for the next resync.
   function retryLater(): void {
@@ -122,8 +123,18 @@ export function createRedisStore(
     if (subject !== undefined) events.push({ type: 'user', subject, notBefore: now, forgetAfter })
     if (events.length === 0) return
     feed.deliver(events)
-    const args = [...keys.revoked, keys.sequence, now, forgetAfter, keys.channel, JSON.stringify(events),
-      subject === undefined ? '0' : '1', subject ?? '', now, ...sids]
+    const args = [
+      ...keys.revoked,
+      keys.sequence,
+      now,
+      forgetAfter,
+      keys.channel,
+      JSON.stringify(events),
+      subject === undefined ? '0' : '1',
+      subject ?? '',
+      now,
+      ...sids,
+    ]
     const write = () => redis.portcullisRevoke(...args)
     if (!flushing) await flushPending()
     try {
@@ -159,7 +170,8 @@ export function createRedisStore(
     let cursor = '0'
     do {
       const [next, flat] = await call<[string, string[]]>(() =>
-        redis.portcullisRevocationPage(key, notBefore, cursor, pageSize, now, marks ? '1' : '0'))
+        redis.portcullisRevocationPage(key, notBefore, cursor, pageSize, now, marks ? '1' : '0'),
+      )
       cursor = next
       yield flat
     } while (cursor !== '0')
@@ -198,9 +210,20 @@ export function createRedisStore(
       assertSessionId(record.id, record.subject)
       const ttl = Math.ceil(Math.min(record.idleExpiresAt, record.absoluteExpiresAt) - now)
       const indexTtl = Math.ceil(record.absoluteExpiresAt - now)
-      const evicted = await call<string[]>(() => redis.portcullisCreate(
-        keys.index(record.subject), keys.session(record.id), prefix, record.id, encodeSession(record, refreshHash),
-        record.createdAt, now, options.maxSessionsPerUser, Math.max(1, ttl), Math.max(1, indexTtl)))
+      const evicted = await call<string[]>(() =>
+        redis.portcullisCreate(
+          keys.index(record.subject),
+          keys.session(record.id),
+          prefix,
+          record.id,
+          encodeSession(record, refreshHash),
+          record.createdAt,
+          now,
+          options.maxSessionsPerUser,
+          Math.max(1, ttl),
+          Math.max(1, indexTtl),
+        ),
+      )
       if (evicted.length > 0) await revoke(evicted, now)
       return { evicted }
     },
@@ -213,9 +236,23 @@ export function createRedisStore(
       if (!isSessionId(r.sessionId) || !presented) return { kind: 'unknown' }
       // An ending kept while Redis was away is written before any refresh this instance serves.
       if (pending.length > 0 && !flushing) await flushPending()
-      const [answer, value] = await call<[Buffer, (Buffer | number)?]>(() => redis.portcullisRotateBuffer(
-        keys.session(r.sessionId), prefix, r.sessionId, presented, successor, nonce, r.now, r.refreshTokenTtl,
-        r.refreshReuseGrace, encodeClient(r.userAgent, r.ip), options.historySize, r.limit?.max ?? 0, r.limit?.window ?? 0))
+      const [answer, value] = await call<[Buffer, (Buffer | number)?]>(() =>
+        redis.portcullisRotateBuffer(
+          keys.session(r.sessionId),
+          prefix,
+          r.sessionId,
+          presented,
+          successor,
+          nonce,
+          r.now,
+          r.refreshTokenTtl,
+          r.refreshReuseGrace,
+          encodeClient(r.userAgent, r.ip),
+          options.historySize,
+          r.limit?.max ?? 0,
+          r.limit?.window ?? 0,
+        ),
+      )
       const kind = answer.toString()
       if (kind === 'limited') return { kind, retryAfterMs: Number(value) }
       if (kind === 'expired' || kind === 'reused') await revoke([r.sessionId], r.now)
@@ -243,8 +280,7 @@ export function createRedisStore(
       return sessions.sort((a, b) => b.createdAt - a.createdAt)
     },
 
-    end: (sessionId, _reason, now, subject) =>
-      endWith(sessionId, now, subject === undefined ? 'any' : 'subject', subject),
+    end: (sessionId, _reason, now, subject) => endWith(sessionId, now, subject === undefined ? 'any' : 'subject', subject),
 
     async endByRefresh(sessionId, presentedHash, now) {
       const presented = storedHash(presentedHash)
@@ -252,7 +288,10 @@ export function createRedisStore(
     },
 
     endAll: (subject, _reason, now) =>
-      ending(() => redis.portcullisEndAll(keys.index(subject), prefix, now, subject) as Promise<string[]>, (ids) => revoke(ids, now, subject)),
+      ending(
+        () => redis.portcullisEndAll(keys.index(subject), prefix, now, subject) as Promise<string[]>,
+        (ids) => revoke(ids, now, subject),
+      ),
 
     async revocations(now) {
       const snapshot: RevocationSnapshot = { sessions: [], users: [] }

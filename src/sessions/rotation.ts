@@ -43,9 +43,8 @@ export function decideRotation(
   request: { presentedHash: string; now: number; refreshReuseGrace: number; limit?: RefreshLimit | undefined },
 ): RotationDecision {
   const presented = request.presentedHash
-  const which = presented === state.current ? 'current'
-    : presented === state.previous ? 'previous'
-      : state.history.includes(presented) ? 'older' : null
+  const which =
+    presented === state.current ? 'current' : presented === state.previous ? 'previous' : state.history.includes(presented) ? 'older' : null
   if (which === null) return 'unknown'
   if (request.limit && countRefresh(state.refreshes, request.now, request.limit).count > request.limit.max) return 'limited'
   if (!isLive(state.record, request.now)) return 'expired'

@@ -38,10 +38,15 @@ async function checks(gw: TestGateway): Promise<Record<string, number>> {
 t.test('a valid token never seen before passes from an address that has sent many forged tokens', async (t) => {
   const up = await startUpstream(t)
   const gw = await startGateway(t, config(up.url, 3))
-  for (let i = 0; i < 30; i++) t.equal((await call(gw, await forgery(gw))).json()['code'], 'invalid_token', `forgery #${i + 1} is checked and refused`)
+  for (let i = 0; i < 30; i++)
+    t.equal((await call(gw, await forgery(gw))).json()['code'], 'invalid_token', `forgery #${i + 1} is checked and refused`)
   const fresh = await makeToken(gw.keyring, { sub: 'u-neighbour' }, gw.clock.now)
   t.equal((await call(gw, fresh)).status, 200, 'the neighbour behind the same address is served')
-  t.same(await checks(gw), { 'normal/valid': 0, 'normal/invalid': 3, 'deferred/valid': 1, 'deferred/invalid': 27 }, 'past the budget, checks wait behind other addresses instead of being refused')
+  t.same(
+    await checks(gw),
+    { 'normal/valid': 0, 'normal/invalid': 3, 'deferred/valid': 1, 'deferred/invalid': 27 },
+    'past the budget, checks wait behind other addresses instead of being refused',
+  )
 
   gw.clock.now += 10_000
   await call(gw, await forgery(gw))
@@ -55,7 +60,11 @@ t.test('a client retrying a stale token costs one signature check and never gets
   // Signed under our kid by a key the gateway no longer holds (an ephemeral key before a restart).
   const stale = await makeToken(gw.keyring, { key: privateKey }, gw.clock.now)
   for (let i = 0; i < 50; i++) t.equal((await call(gw, stale)).json()['code'], 'invalid_token')
-  t.same(await checks(gw), { 'normal/valid': 0, 'normal/invalid': 1, 'deferred/valid': 0, 'deferred/invalid': 0 }, 'its retries are answered from memory')
+  t.same(
+    await checks(gw),
+    { 'normal/valid': 0, 'normal/invalid': 1, 'deferred/valid': 0, 'deferred/invalid': 0 },
+    'its retries are answered from memory',
+  )
   t.equal((await call(gw, await makeToken(gw.keyring, { sub: 'u-fresh' }, gw.clock.now))).status, 200)
 })
 
@@ -72,7 +81,11 @@ t.test('malformed tokens, unknown kids, wrong algorithms and expired tokens cost
     ['an unknown kid', await makeToken(gw.keyring, { key: other.privateKey, kid: 'retired' }, gw.clock.now), 'invalid_token'],
     ['no kid', await makeToken(gw.keyring, { key: other.privateKey, kid: null }, gw.clock.now), 'invalid_token'],
     ['RS256 when ES256 is pinned', await makeToken(gw.keyring, { alg: 'RS256', key: rsa.privateKey }, gw.clock.now), 'invalid_token'],
-    ['expired, with a signature that would fail', await makeToken(gw.keyring, { key: other.privateKey, iat: -700, exp: -100 }, gw.clock.now), 'token_expired'],
+    [
+      'expired, with a signature that would fail',
+      await makeToken(gw.keyring, { key: other.privateKey, iat: -700, exp: -100 }, gw.clock.now),
+      'token_expired',
+    ],
   ]
   for (const [what, token, code] of bad) {
     for (let i = 0; i < 10; i++) t.equal((await call(gw, token)).json()['code'], code, what)
@@ -101,11 +114,16 @@ t.test('tokens signed by a key removed in a rotation never lock out the clients 
 t.test('forged tokens sent to logout are charged like any other and each distinct one costs at most one check', async (t) => {
   const up = await startUpstream(t)
   const gw = await startGateway(t, config(up.url, 3))
-  const logout = (token: string) => send(gw.url, '/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' })
+  const logout = (token: string) =>
+    send(gw.url, '/auth/logout', { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' })
   const repeated = await forgery(gw)
   for (let i = 0; i < 20; i++) t.equal((await logout(repeated)).status, 204)
   for (let i = 0; i < 10; i++) t.equal((await logout(await forgery(gw))).status, 204)
-  t.same(await checks(gw), { 'normal/valid': 0, 'normal/invalid': 3, 'deferred/valid': 0, 'deferred/invalid': 8 }, '11 distinct forgeries, 11 checks; the address spent its budget through logout')
+  t.same(
+    await checks(gw),
+    { 'normal/valid': 0, 'normal/invalid': 3, 'deferred/valid': 0, 'deferred/invalid': 8 },
+    '11 distinct forgeries, 11 checks; the address spent its budget through logout',
+  )
   await call(gw, await forgery(gw))
   t.equal((await checks(gw))['deferred/invalid'], 9, 'so its proxied forgeries wait in the deferred lane too')
 
@@ -143,7 +161,10 @@ t.test('while an address floods distinct forged tokens, a fresh valid token from
   const answers = await Promise.all([...forged.slice(0, 100).map((f) => call(gw, f)), call(gw, fresh), ...forged.slice(100).map((f) => call(gw, f))])
   t.equal(answers[100]!.status, 200)
   t.same(
-    answers.filter((_, i) => i !== 100).map((a) => a.status).filter((s) => s !== 401),
+    answers
+      .filter((_, i) => i !== 100)
+      .map((a) => a.status)
+      .filter((s) => s !== 401),
     [],
     'every forgery is refused as invalid, none for its address',
   )

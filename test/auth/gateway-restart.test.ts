@@ -45,9 +45,17 @@ routes:
   // The revoked set is loaded before the instance starts serving, not a retry later.
   t.equal((await send(second.url, '/readyz')).status, 200, 'ready as soon as it has started')
   t.equal((await send(second.url, '/api/x', { headers: bearer(kept.accessToken) })).status, 200, 'an access token from before the restart')
-  const refreshed = await send(second.url, '/auth/refresh', { method: 'POST', headers: json, body: JSON.stringify({ refreshToken: kept.refreshToken }) })
+  const refreshed = await send(second.url, '/auth/refresh', {
+    method: 'POST',
+    headers: json,
+    body: JSON.stringify({ refreshToken: kept.refreshToken }),
+  })
   t.equal(refreshed.status, 200, 'a refresh token from before the restart rotates')
-  t.equal((await send(second.url, '/api/x', { headers: bearer(ended.accessToken) })).json()['code'], 'token_revoked', 'a session ended before the restart stays ended')
+  t.equal(
+    (await send(second.url, '/api/x', { headers: bearer(ended.accessToken) })).json()['code'],
+    'token_revoked',
+    'a session ended before the restart stays ended',
+  )
   const sessions = await send(second.url, '/auth/sessions', { headers: bearer(refreshed.json<{ accessToken: string }>().accessToken) })
   t.equal(sessions.json<{ sessions: unknown[] }>().sessions.length, 1)
 })

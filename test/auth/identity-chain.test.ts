@@ -51,13 +51,17 @@ t.test('a failed source with no later acceptance is 503, never 401', async (t) =
 
 t.test('the first failure is the one reported', async (t) => {
   const first = down()
-  const err = await createIdentityChain([fake(first), fake(down())]).authenticate('u', 'p').catch((e: unknown) => e)
+  const err = await createIdentityChain([fake(first), fake(down())])
+    .authenticate('u', 'p')
+    .catch((e: unknown) => e)
   t.equal(err, first)
 })
 
 t.test('an unexpected error in a source is reported as identity_unavailable', async (t) => {
   const bug = new TypeError('oops')
-  const err = await createIdentityChain([fake(bug)]).authenticate('u', 'p').catch((e: unknown) => e)
+  const err = await createIdentityChain([fake(bug)])
+    .authenticate('u', 'p')
+    .catch((e: unknown) => e)
   t.match(err, unavailable)
   t.equal((err as Error).cause, bug, 'with the original as its cause')
 })

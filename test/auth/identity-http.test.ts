@@ -23,9 +23,11 @@ async function userService(t: Test, handler: Handler): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}/verify`
 }
 
-const json = (status: number, value: unknown): Handler => (_req, _body, res) => {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value))
-}
+const json =
+  (status: number, value: unknown): Handler =>
+  (_req, _body, res) => {
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value))
+  }
 
 const unavailable = { name: 'GatewayError', code: 'identity_unavailable', statusCode: 503 }
 
@@ -85,9 +87,7 @@ t.test('a malformed 200 body is identity_unavailable, never a sign-in', async (t
     const url = await userService(t, (_req, _body, res) => res.writeHead(200).end(body))
     await t.rejects(createHttpSource({ url, timeout: 2000 }).authenticate('a', 'b'), unavailable, JSON.stringify(body))
   }
-  const badUtf8 = await userService(t, (_req, _body, res) =>
-    res.writeHead(200).end(Buffer.from([0x7b, 0x22, 0x73, 0xff, 0x22, 0x7d])),
-  )
+  const badUtf8 = await userService(t, (_req, _body, res) => res.writeHead(200).end(Buffer.from([0x7b, 0x22, 0x73, 0xff, 0x22, 0x7d])))
   await t.rejects(createHttpSource({ url: badUtf8, timeout: 2000 }).authenticate('a', 'b'), unavailable, 'invalid UTF-8')
 })
 
@@ -101,7 +101,9 @@ t.test('401, 403 and 404 mean invalid credentials', async (t) => {
 t.test('any other status is identity_unavailable', async (t) => {
   for (const status of [500, 502, 503, 400, 204, 201]) {
     const url = await userService(t, json(status, { subject: 'u-1' }))
-    const err = await createHttpSource({ url, timeout: 2000 }).authenticate('a', 'b').catch((e: unknown) => e)
+    const err = await createHttpSource({ url, timeout: 2000 })
+      .authenticate('a', 'b')
+      .catch((e: unknown) => e)
     t.match(err, unavailable, String(status))
     t.ok(err instanceof GatewayError)
   }
@@ -169,9 +171,15 @@ t.test('a body just under the cap is read', async (t) => {
 
 t.test('the password appears in no error', async (t) => {
   const password = 'hunter2-SECRET'
-  const urls = [await userService(t, json(500, {})), await userService(t, () => {}), await userService(t, (_q, _b, res) => res.writeHead(200).end('x'))]
+  const urls = [
+    await userService(t, json(500, {})),
+    await userService(t, () => {}),
+    await userService(t, (_q, _b, res) => res.writeHead(200).end('x')),
+  ]
   for (const url of urls) {
-    const err = await createHttpSource({ url, timeout: 200 }).authenticate('alice', password).catch((e: unknown) => e)
+    const err = await createHttpSource({ url, timeout: 200 })
+      .authenticate('alice', password)
+      .catch((e: unknown) => e)
     t.match(err, unavailable)
     t.notMatch(inspect(err, { depth: 10 }), password)
   }
@@ -184,7 +192,9 @@ t.test('credentials in the url are sent as Basic auth and kept out of errors', a
     json(500, {})(req, body, res)
   })
   const withCreds = url.replace('http://', 'http://gw:s%40cret@')
-  const err = await createHttpSource({ url: withCreds, timeout: 2000 }).authenticate('a', 'b').catch((e: unknown) => e)
+  const err = await createHttpSource({ url: withCreds, timeout: 2000 })
+    .authenticate('a', 'b')
+    .catch((e: unknown) => e)
   t.equal(authorization, `Basic ${Buffer.from('gw:s@cret').toString('base64')}`)
   t.notMatch((err as Error).message, 'cret')
 })

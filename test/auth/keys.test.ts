@@ -45,7 +45,9 @@ t.test('keys generate never overwrites an existing key', async (t) => {
 t.test('with several keys the first signs and every one verifies, including a retired public-only key', async (t) => {
   const oldPem = generatePem('ES256')
   const old = await loadKeyring({ algorithm: 'ES256', signing: [{ kid: 'old', privateKeyFile: file('old.pem', oldPem) }] })
-  const { publicKey } = await import('node:crypto').then((c) => ({ publicKey: c.createPublicKey(oldPem).export({ type: 'spki', format: 'pem' }).toString() }))
+  const { publicKey } = await import('node:crypto').then((c) => ({
+    publicKey: c.createPublicKey(oldPem).export({ type: 'spki', format: 'pem' }).toString(),
+  }))
   const ring = await loadKeyring({
     algorithm: 'ES256',
     signing: [
@@ -54,7 +56,10 @@ t.test('with several keys the first signs and every one verifies, including a re
     ],
   })
   t.equal(ring.signer.kid, 'new')
-  t.same(ring.jwks.keys.map((k) => k.kid), ['new', 'old'])
+  t.same(
+    ring.jwks.keys.map((k) => k.kid),
+    ['new', 'old'],
+  )
   const verify = verifierFor(ring)
   t.equal((await verify(await makeToken(old))).sub, 'u-alice', 'a token of the retired key still verifies')
   t.equal((await verify(await makeToken(ring))).sub, 'u-alice')
@@ -64,7 +69,9 @@ t.test('HS256 uses secrets, publishes nothing, and refuses short ones', async (t
   const ring = await loadKeyring({ algorithm: 'HS256', signing: [{ kid: 'h1', secret: 'x'.repeat(32) }] })
   t.same(ring.jwks.keys, [])
   t.equal((await verifierFor(ring)(await makeToken(ring))).sub, 'u-alice')
-  t.match(await problemsOf(loadKeyring({ algorithm: 'HS256', signing: [{ kid: 'h1', secret: 'x'.repeat(31) }] })), [/auth\.keys\.signing\.0\.secret: .*at least 32 bytes/])
+  t.match(await problemsOf(loadKeyring({ algorithm: 'HS256', signing: [{ kid: 'h1', secret: 'x'.repeat(31) }] })), [
+    /auth\.keys\.signing\.0\.secret: .*at least 32 bytes/,
+  ])
 })
 
 t.test('keys that do not fit the algorithm or are too weak are refused at load, each at its setting', async (t) => {

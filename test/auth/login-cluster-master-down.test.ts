@@ -28,12 +28,15 @@ async function setup(t: Test, perClientMax: number) {
     res.writeHead(200, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ subject: subjects.get(username) ?? username, roles: ['user'] }))
   })
-  const running = await startRunning(t, `${LISTEN}store: { type: redis-cluster, nodes: [${cluster.nodes.map((n) => `"${n}"`).join(', ')}] }
+  const running = await startRunning(
+    t,
+    `${LISTEN}store: { type: redis-cluster, nodes: [${cluster.nodes.map((n) => `"${n}"`).join(', ')}] }
 auth:
   cookies: { secure: false }
   identity: [{ type: http, url: "${id.url}/verify" }]
 rateLimits: { login: { perClient: { max: ${perClientMax}, window: 1m }, perUser: { max: 10, window: 15m } } }
-`)
+`,
+  )
   const url = running.gw.url
   const probes = cluster.servers.map((s) => new Redis(s.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 }))
   // A probe of the master the test kills keeps reconnecting; its errors are expected.
@@ -114,7 +117,10 @@ t.test("a dead master fails the sign-in and refresh of the users whose slot it h
   t.equal((await s.login(carol)).status, 200, 'carol signs in: her counter is counted in the instance while its master is down')
   const metrics = (await send(s.url, '/metrics')).body
   t.ok(value(metrics, 'portcullis_rate_limit_errors_total', { limiter: 'login_user' })! >= 1, 'the missed counts are in the metrics')
-  t.ok(s.running.logs().some((l) => l['limiter'] === 'login_user' && l['whenUnreachable'] === 'count-here'), 'and in the log')
+  t.ok(
+    s.running.logs().some((l) => l['limiter'] === 'login_user' && l['whenUnreachable'] === 'count-here'),
+    'and in the log',
+  )
 })
 
 t.test('a dead master holding only the client address counter stops no sign-in, and the limit still holds in the instance', async (t) => {

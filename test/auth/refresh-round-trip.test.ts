@@ -28,12 +28,16 @@ async function gateway(t: Test, server: RedisServer, perSession = '{ max: 2, win
   await whenReady(client, 10_000)
   const rateLimitStore = createRedisRateLimitStore(client, PREFIX, true)
   t.teardown(() => rateLimitStore.close())
-  return startGateway(t, `${identityConfig(id.url)}
+  return startGateway(
+    t,
+    `${identityConfig(id.url)}
 rateLimits:
   refresh: { perSession: ${perSession} }
 routes:
   - { name: api, prefix: /api, upstream: "${up.url}" }
-`, { store, rateLimitStore })
+`,
+    { store, rateLimitStore },
+  )
 }
 
 type Tokens = { refreshToken: string; accessToken: string }
@@ -100,8 +104,7 @@ t.test('past the per-session limit a refresh answers 429 with Retry-After and ro
   t.equal(refused.headers['retry-after'], '60')
   t.equal((await refresh(gw, mine.refreshToken)).status, 429, 'a rotated-away token is refused before it could end the session')
   t.equal((await refresh(gw, other.refreshToken)).status, 200, 'another session is not affected')
-  t.equal((await send(gw.url, '/api/x', { headers: { authorization: `Bearer ${r2.accessToken}` } })).status, 200,
-    'the session lives on')
+  t.equal((await send(gw.url, '/api/x', { headers: { authorization: `Bearer ${r2.accessToken}` } })).status, 200, 'the session lives on')
   const metrics = await (await gw.fetch('/metrics')).text()
   t.equal(value(metrics, 'portcullis_rate_limited_total', { limiter: 'refresh_session', route: 'auth' }), 2)
   t.equal(value(metrics, 'portcullis_refreshes_total', { result: 'rate_limited' }), 2)

@@ -49,7 +49,10 @@ const REFUSED: [string, unknown][] = [
   ['null', null],
 ]
 
-for (const [name, check] of [['the server', serverCheck], ['the page script', pageCheck]] as const) {
+for (const [name, check] of [
+  ['the server', serverCheck],
+  ['the page script', pageCheck],
+] as const) {
   t.test(`${name} keeps same-origin paths`, async (t) => {
     for (const path of KEPT) t.equal(check(path), path, JSON.stringify(path).slice(0, 60))
   })

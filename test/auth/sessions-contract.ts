@@ -14,7 +14,11 @@ export type StoreFactory = (t: Test, opts: { revocationTtl: number; maxSessionsP
 const DAY = 86_400_000
 let hashes: Promise<{ alice: string; bob: string; root: string }> | null = null
 const userHashes = () =>
-  (hashes ??= Promise.all([hashPassword('alice-pw'), hashPassword('bob-pw'), hashPassword('root-pw')]).then(([alice, bob, root]) => ({ alice, bob, root })))
+  (hashes ??= Promise.all([hashPassword('alice-pw'), hashPassword('bob-pw'), hashPassword('root-pw')]).then(([alice, bob, root]) => ({
+    alice,
+    bob,
+    root,
+  })))
 
 async function gateway(t: Test, makeStore: StoreFactory, extra = '') {
   const up = await startUpstream(t)
@@ -156,7 +160,10 @@ export function sessionsContract(t: Test, makeStore: StoreFactory): void {
     const { gw } = await gateway(t, makeStore)
     const first = await tokens(gw)
     const answers = await Promise.all(Array.from({ length: 25 }, () => refresh(gw, first.refreshToken)))
-    t.same(answers.map((a) => a.status), Array(25).fill(200))
+    t.same(
+      answers.map((a) => a.status),
+      Array(25).fill(200),
+    )
     const successors = new Set(answers.map((a) => a.json()['refreshToken']))
     t.equal(successors.size, 1)
     const next = await refresh(gw, [...successors][0] as string)
@@ -224,7 +231,10 @@ export function sessionsContract(t: Test, makeStore: StoreFactory): void {
     const s = await tokens(gw)
     const out = await send(gw.url, '/auth/logout', { method: 'POST', headers: bearer(s.accessToken) })
     t.equal(out.status, 204)
-    t.ok((out.headers['set-cookie'] ?? []).some((c) => c.startsWith('__Host-portcullis_at=;')), 'access cookie cleared')
+    t.ok(
+      (out.headers['set-cookie'] ?? []).some((c) => c.startsWith('__Host-portcullis_at=;')),
+      'access cookie cleared',
+    )
     t.equal(code(await api(gw, s.accessToken)), 'token_revoked')
     t.equal((await refresh(gw, s.refreshToken)).status, 401)
   })
@@ -312,7 +322,10 @@ export function sessionsContract(t: Test, makeStore: StoreFactory): void {
     const same = await send(gw.url, '/auth/refresh', { method: 'POST', headers: { cookie: rt, origin: gw.url } })
     t.equal(same.status, 200)
     t.equal(same.json()['refreshToken'], undefined)
-    t.ok((same.headers['set-cookie'] ?? []).some((c) => c.startsWith('__Secure-portcullis_rt=')), 'the rotated token arrives as a cookie')
+    t.ok(
+      (same.headers['set-cookie'] ?? []).some((c) => c.startsWith('__Secure-portcullis_rt=')),
+      'the rotated token arrives as a cookie',
+    )
   })
 
   t.test('secrets never reach the logs', async (t) => {

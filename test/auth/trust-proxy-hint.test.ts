@@ -53,6 +53,6 @@ t.test('a cross-origin refusal without X-Forwarded-Proto, and a sign-in with tru
   t.equal(hints(off).length, 0)
 
   const on = await startGateway(t, config(hash, true))
-  t.equal((await signInThroughHttpsProxy(on)).status, 200, 'trustProxy on: the https origin is the gateway\'s own')
+  t.equal((await signInThroughHttpsProxy(on)).status, 200, "trustProxy on: the https origin is the gateway's own")
   t.equal(hints(on).length, 0)
 })

@@ -60,13 +60,22 @@ t.test('the adversarial token table: every bad token is refused with its code', 
     ['alg none', unsignedToken(payload, { alg: 'none', kid: keyring.signer.kid }), 'invalid_token'],
     ['alg none with a copied signature', `${b64({ alg: 'none', kid: keyring.signer.kid })}.${p}.${s}`, 'invalid_token'],
     // HS256 keyed with the public key's bytes: the classic algorithm-confusion attack.
-    ['HS256 signed with the public key', makeToken(keyring, { alg: 'HS256', key: createSecretKey(Buffer.from(publicPem)) as never }, NOW), 'invalid_token'],
+    [
+      'HS256 signed with the public key',
+      makeToken(keyring, { alg: 'HS256', key: createSecretKey(Buffer.from(publicPem)) as never }, NOW),
+      'invalid_token',
+    ],
     ['RS256 when ES256 is pinned', makeToken(keyring, { alg: 'RS256', key: rsa.privateKey }, NOW), 'invalid_token'],
     ['a wrong key under a known kid', makeToken(keyring, { key: other.privateKey }, NOW), 'invalid_token'],
     ['an unknown kid', makeToken(keyring, { kid: 'nope' }, NOW), 'invalid_token'],
     ['no kid', makeToken(keyring, { kid: null }, NOW), 'invalid_token'],
-    ['an embedded jwk of the attacker',
-      new SignJWT(payload).setProtectedHeader({ alg: 'ES256', kid: keyring.signer.kid, jwk: await exportJWK(other.publicKey) }).sign(other.privateKey), 'invalid_token'],
+    [
+      'an embedded jwk of the attacker',
+      new SignJWT(payload)
+        .setProtectedHeader({ alg: 'ES256', kid: keyring.signer.kid, jwk: await exportJWK(other.publicKey) })
+        .sign(other.privateKey),
+      'invalid_token',
+    ],
     ['a jku pointing elsewhere', makeToken(keyring, { key: other.privateKey, header: { jku: 'https://evil.example/jwks' } }, NOW), 'invalid_token'],
     ['an x5u pointing elsewhere', makeToken(keyring, { key: other.privateKey, header: { x5u: 'https://evil.example/cert' } }, NOW), 'invalid_token'],
     ['an unknown crit extension', signRaw({ alg: 'ES256', kid: 'k1', crit: ['exp-ext'], 'exp-ext': 1 }, payload), 'invalid_token'],

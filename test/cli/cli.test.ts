@@ -56,7 +56,12 @@ t.test('check-config prints ok for a valid file, found by flag, $PORTCULLIS_CONF
 
 t.test('check-config warns on stderr about route prefixes that differ only by case, and still exits 0 with ok', async (t) => {
   const dir = t.testdir({
-    'gateway.yaml': ['routes:', '  - { name: svc, prefix: /svc, upstream: "http://u" }', '  - { name: admin, prefix: /Svc, upstream: "http://u" }', ''].join('\n'),
+    'gateway.yaml': [
+      'routes:',
+      '  - { name: svc, prefix: /svc, upstream: "http://u" }',
+      '  - { name: admin, prefix: /Svc, upstream: "http://u" }',
+      '',
+    ].join('\n'),
   })
   const path = join(dir, 'gateway.yaml')
   const run = await runCli(['check-config', '--config', path])
@@ -131,7 +136,10 @@ for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
     t.same(await runCli(['check-config', '--config', config]).then((r) => [r.code, r.stdout]), [0, 'ok\n'])
     const loaded = await loadGatewayConfig(config, {})
     const keyring = await loadKeyring(loaded.auth.keys, alg)
-    t.same(keyring.jwks.keys.map((k) => [k.kid, k.alg, k.use, 'd' in k]), [[`k-${alg}`, alg, 'sig', false]])
+    t.same(
+      keyring.jwks.keys.map((k) => [k.kid, k.alg, k.use, 'd' in k]),
+      [[`k-${alg}`, alg, 'sig', false]],
+    )
     const verify = createVerifier({ keyring, issuer: 'portcullis', audience: 'portcullis', clockTolerance: 0, maxLifetime: 600_000 })
     const claims = await verify(await makeToken(keyring, { sub: 'u-keys' }))
     t.equal(claims.sub, 'u-keys')
@@ -139,7 +147,11 @@ for (const alg of ['ES256', 'EdDSA', 'RS256'] as const) {
     const before = readFileSync(path, 'utf8')
     const again = await runCli(['keys', 'generate', '--alg', alg, '--kid', `k-${alg}`, '--out', join(dir, 'keys')])
     t.equal(again.code, 1, 'an existing key is never overwritten')
-    t.equal(again.stderr, `portcullis keys: ${path} already exists and is never overwritten: choose another --kid, or remove the file first (--if-missing keeps it)\n`, 'and says how to proceed')
+    t.equal(
+      again.stderr,
+      `portcullis keys: ${path} already exists and is never overwritten: choose another --kid, or remove the file first (--if-missing keeps it)\n`,
+      'and says how to proceed',
+    )
     t.equal(readFileSync(path, 'utf8'), before)
     const init = await runCli(['keys', 'generate', '--alg', alg, '--kid', `k-${alg}`, '--out', join(dir, 'keys'), '--if-missing'])
     t.same([init.code, init.stdout.trim()], [0, path], '--if-missing keeps it and prints its path')

@@ -26,9 +26,16 @@ async function packCheckout(t: Test): Promise<{ tarball: string; files: string[]
 
 t.test('the packed tarball installs into an empty project, and npx portcullis starts, serves and stops with exit 0', async (t) => {
   const { tarball, files } = await packCheckout(t)
-  t.ok(files.includes('dist/cli.js') && files.includes('gateway.yaml') && files.includes('config/gateway.schema.json'), 'the CLI, demo config and JSON Schema ship')
+  t.ok(
+    files.includes('dist/cli.js') && files.includes('gateway.yaml') && files.includes('config/gateway.schema.json'),
+    'the CLI, demo config and JSON Schema ship',
+  )
   t.ok(files.includes('client/signin.js') && files.includes('client/portcullis-fetch.js'), 'the browser scripts the gateway serves ship')
-  t.same(files.filter((f) => /^(src|test|bench|scripts|docs)\//.test(f)), [], 'sources, tests and docs stay out')
+  t.same(
+    files.filter((f) => /^(src|test|bench|scripts|docs)\//.test(f)),
+    [],
+    'sources, tests and docs stay out',
+  )
 
   const project = tempDir(t, 'project')
   writeFileSync(join(project, 'package.json'), '{ "private": true }\n')

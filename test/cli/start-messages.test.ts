@@ -73,7 +73,10 @@ store: { type: redis, url: "${redis.url}" }
   const [code] = (await once(child, 'close')) as [number | null]
   clearTimeout(timer)
   t.equal(code, 1)
-  t.equal(run.stderr, `portcullis start: 127.0.0.1:${port} is already in use by another process: stop that process, or choose another server.port in ${file}\n`)
+  t.equal(
+    run.stderr,
+    `portcullis start: 127.0.0.1:${port} is already in use by another process: stop that process, or choose another server.port in ${file}\n`,
+  )
   t.notMatch(run.stdout, /worker exited; starting another/, 'no worker is forked again')
   t.match(run.stdout, /"msg":"workers cannot listen: giving up"/)
 })

@@ -93,7 +93,10 @@ async function staleSession(t: Test) {
 t.test('concurrent calls with a stale token share one refresh, then all succeed', async (t) => {
   const { gw, authFetch } = await staleSession(t)
   const answers = await Promise.all(Array.from({ length: 5 }, (_, i) => authFetch(`${gw.url}/api/${i}`)))
-  t.same(answers.map((r) => r.status), [200, 200, 200, 200, 200])
+  t.same(
+    answers.map((r) => r.status),
+    [200, 200, 200, 200, 200],
+  )
   t.equal(gw.refreshes, 1)
   t.equal(gw.apiBodies.length, 10, 'each call sent twice: once stale, once renewed')
 })
@@ -109,7 +112,13 @@ t.test('a 401 that arrives after another call already refreshed is retried witho
 })
 
 t.test('a session that stays broken gets a bounded number of refreshes, never a loop', async (t) => {
-  for (const [maxRetries, expected] of [[1, 1], [3, 3], [0, 0], [1e9, 10], [-2, 0]] as const) {
+  for (const [maxRetries, expected] of [
+    [1, 1],
+    [3, 3],
+    [0, 0],
+    [1e9, 10],
+    [-2, 0],
+  ] as const) {
     const { gw, make } = await staleSession(t)
     gw.alwaysRefuse = true
     const res = await make({ maxRetries })(`${gw.url}/api/x`)
@@ -123,8 +132,15 @@ t.test('a refused refresh ends the session once, and callers get the original 40
   const { gw, authFetch, ended } = await staleSession(t)
   gw.refreshAnswer = { status: 401, code: 'refresh_token_reused' }
   const answers = await Promise.all([1, 2, 3].map((i) => authFetch(`${gw.url}/api/${i}`)))
-  t.same(answers.map((r) => r.status), [401, 401, 401])
-  t.same(await Promise.all(answers.map(async (r) => ((await r.json()) as { code: string }).code)), ['token_expired', 'token_expired', 'token_expired'], 'bodies are intact')
+  t.same(
+    answers.map((r) => r.status),
+    [401, 401, 401],
+  )
+  t.same(
+    await Promise.all(answers.map(async (r) => ((await r.json()) as { code: string }).code)),
+    ['token_expired', 'token_expired', 'token_expired'],
+    'bodies are intact',
+  )
   t.equal(gw.refreshes, 1)
   t.same(ended, [{ code: 'refresh_token_reused', otherTab: false }])
   t.equal(gw.apiBodies.length, 3, 'nothing was retried')

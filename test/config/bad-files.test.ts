@@ -181,11 +181,7 @@ t.test('schema problems and semantic problems come out together', async (t) => {
 })
 
 t.test('a route with a schema problem does not hide the semantic problems of the others', async (t) => {
-  const text = file(
-    'routes:',
-    '  - { name: a, prefix: /a, upstream: "ftp://u" }',
-    '  - { name: b, prefix: /healthz, upstream: "http://u" }',
-  )
+  const text = file('routes:', '  - { name: a, prefix: /a, upstream: "ftp://u" }', '  - { name: b, prefix: /healthz, upstream: "http://u" }')
   t.same(problemsOf(text), [
     '2:38 routes[0].upstream: must be an http:// or https:// URL without query or fragment',
     "3:24 routes[1].prefix: collides with the gateway's own endpoint /healthz",

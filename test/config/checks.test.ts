@@ -46,10 +46,8 @@ t.test("a route prefix may not take over the gateway's own endpoints", async (t)
   t.ok(configOf(file('routes:', route('wk', '/.well-known'), route('h', '/healthzone'))), 'a prefix above or beside them is fine')
 })
 
-t.test('auth.basePath may not take over the gateway\'s own endpoints', async (t) => {
-  t.same(problemsOf(file('auth: { basePath: /metrics/auth }')), [
-    "1:19 auth.basePath: collides with the gateway's own endpoint /metrics",
-  ])
+t.test("auth.basePath may not take over the gateway's own endpoints", async (t) => {
+  t.same(problemsOf(file('auth: { basePath: /metrics/auth }')), ["1:19 auth.basePath: collides with the gateway's own endpoint /metrics"])
 })
 
 t.test('roles on a route with auth: none are refused, since nobody is identified there', async (t) => {
@@ -71,9 +69,11 @@ t.test('the asymmetric algorithms need key files, not secrets', async (t) => {
       `6:27 auth.keys.signing[1].secret: is only for HS256; algorithm ${alg} needs privateKeyFile or publicKeyFile`,
     ])
   }
-  t.same(problemsOf(file('auth:', `  keys: { signing: [{ kid: a, secret: ${SECRET} }] }`)), [
-    '2:39 auth.keys.signing[0].secret: is only for HS256; algorithm ES256 needs privateKeyFile or publicKeyFile',
-  ], 'ES256 is the default')
+  t.same(
+    problemsOf(file('auth:', `  keys: { signing: [{ kid: a, secret: ${SECRET} }] }`)),
+    ['2:39 auth.keys.signing[0].secret: is only for HS256; algorithm ES256 needs privateKeyFile or publicKeyFile'],
+    'ES256 is the default',
+  )
 })
 
 t.test('an HS256 secret under 32 bytes is refused, counting UTF-8 bytes', async (t) => {
@@ -103,9 +103,7 @@ t.test('kids must be unique', async (t) => {
 })
 
 t.test('redis-cluster needs nodes and redis-sentinel needs sentinels', async (t) => {
-  t.same(problemsOf(file('store:', '  type: redis-cluster')), [
-    '2:3 store.nodes: must list at least one node when store.type is redis-cluster',
-  ])
+  t.same(problemsOf(file('store:', '  type: redis-cluster')), ['2:3 store.nodes: must list at least one node when store.type is redis-cluster'])
   t.same(problemsOf(file('store:', '  type: redis-sentinel', '  sentinels: []')), [
     '3:14 store.sentinels: must list at least one sentinel when store.type is redis-sentinel',
   ])

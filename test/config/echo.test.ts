@@ -35,7 +35,9 @@ t.test('a secret is never echoed, whatever the problem', async (t) => {
     '4:34 auth.keys.signing[0].secret: must be at least 32 bytes long (it is 7) (got [redacted] from the default of ${JWT_SECRET:-[redacted]})',
   ])
   const user = file('auth:', '  identity:', '    - type: static', '      users:', '        - username: a', '          passwordHash: ${HASH}')
-  t.same(shown(user, { HASH: '12345' }), ['6:25 auth.identity[0].users[0].passwordHash: must be a string, not a number (got [redacted] from ${HASH})'])
+  t.same(shown(user, { HASH: '12345' }), [
+    '6:25 auth.identity[0].users[0].passwordHash: must be a string, not a number (got [redacted] from ${HASH})',
+  ])
   const store = file('store:', '  type: redis', '  url: ${REDIS_URL}', '  password: ${REDIS_PASSWORD}')
   t.same(shown(store, { REDIS_URL: 'http://app:hunter2@cache:6379', REDIS_PASSWORD: '12345' }), [
     '3:8 store.url: must be a redis:// or rediss:// URL (got "http://app:[redacted]@cache:6379" from ${REDIS_URL})',
@@ -71,7 +73,9 @@ t.test('problems with no value of their own echo none', async (t) => {
 
 t.test('portcullis check-config echoes the bad value and the variable it came from', async (t) => {
   buildCli()
-  const dir = t.testdir({ 'gateway.yaml': file('server:', '  port: ${PORT}', 'auth:', '  keys: { algorithm: HS256, signing: [{ kid: k, secret: "${JWT_SECRET}" }] }') })
+  const dir = t.testdir({
+    'gateway.yaml': file('server:', '  port: ${PORT}', 'auth:', '  keys: { algorithm: HS256, signing: [{ kid: k, secret: "${JWT_SECRET}" }] }'),
+  })
   const path = join(dir, 'gateway.yaml')
   const run = await runCli(['check-config', '--config', path], { env: { PORT: '8o8o', JWT_SECRET: 'too-short-secret' } })
   t.equal(run.code, 1)

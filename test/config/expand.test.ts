@@ -42,9 +42,7 @@ t.test('a plain value is read again as YAML after expansion, so it gets its type
 })
 
 t.test('a quoted value stays a string after expansion', async (t) => {
-  t.same(problemsOf(file('server:', '  port: "${PORT}"'), { PORT: '8080' }), [
-    '2:9 server.port: must be an integer, not a string',
-  ])
+  t.same(problemsOf(file('server:', '  port: "${PORT}"'), { PORT: '8080' }), ['2:9 server.port: must be an integer, not a string'])
   t.equal(configOf(file('admin:', "  role: '${ROLE}'"), { ROLE: '123' }).admin.role, '123')
 })
 
@@ -94,9 +92,24 @@ t.test('expandString replaces several references and reports each missing one', 
 
 t.test('plain scalars are read as the YAML 1.2 core schema reads them', async (t) => {
   const cases: [string, unknown][] = [
-    ['', null], ['~', null], ['null', null], ['true', true], ['False', false], ['yes', 'yes'], ['on', 'on'],
-    ['42', 42], ['-7', -7], ['0o17', 15], ['0x1F', 31], ['1.5', 1.5], ['1e3', 1000], ['.inf', Infinity],
-    ['08080', 8080], ['1_000', '1_000'], ['12h', '12h'], ['http://x', 'http://x'],
+    ['', null],
+    ['~', null],
+    ['null', null],
+    ['true', true],
+    ['False', false],
+    ['yes', 'yes'],
+    ['on', 'on'],
+    ['42', 42],
+    ['-7', -7],
+    ['0o17', 15],
+    ['0x1F', 31],
+    ['1.5', 1.5],
+    ['1e3', 1000],
+    ['.inf', Infinity],
+    ['08080', 8080],
+    ['1_000', '1_000'],
+    ['12h', '12h'],
+    ['http://x', 'http://x'],
   ]
   for (const [text, value] of cases) t.same(readPlainScalar(text), value, JSON.stringify(text))
   t.ok(Number.isNaN(readPlainScalar('.nan')))

@@ -7,8 +7,7 @@ import { ConfigError } from '../../src/config/problems.js'
 import { file } from './fixtures/load.js'
 
 const pem = (type: 'ec' | 'rsa', bits = 2048) => {
-  const { privateKey } =
-    type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: bits })
+  const { privateKey } = type === 'ec' ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('rsa', { modulusLength: bits })
   return privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
 }
 

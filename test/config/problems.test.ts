@@ -18,5 +18,8 @@ t.test('a problem is shown as file:line:column path: message', async (t) => {
 
 t.test('problems sort into file order, keeping the order of problems at one place', async (t) => {
   const at = (line: number, column: number, message: string) => ({ path: '', line, column, message })
-  t.same(sortProblems([at(3, 1, 'c'), at(1, 5, 'b'), at(1, 2, 'a'), at(3, 1, 'd')]).map((p) => p.message), ['a', 'b', 'c', 'd'])
+  t.same(
+    sortProblems([at(3, 1, 'c'), at(1, 5, 'b'), at(1, 2, 'a'), at(3, 1, 'd')]).map((p) => p.message),
+    ['a', 'b', 'c', 'd'],
+  )
 })

@@ -13,10 +13,7 @@ t.test('a duplicate key is refused at the second occurrence', async (t) => {
 
 t.test('every duplicate key is reported, in lists too', async (t) => {
   const text = file('routes:', '  - name: a', '    name: b', 'server: {}', 'server: {}')
-  t.same(problemsOf(text), [
-    '3:5 routes[0].name: duplicate key (it is already set above)',
-    '5:1 server: duplicate key (it is already set above)',
-  ])
+  t.same(problemsOf(text), ['3:5 routes[0].name: duplicate key (it is already set above)', '5:1 server: duplicate key (it is already set above)'])
 })
 
 t.test('a duplicate key in JSON is refused too', async (t) => {

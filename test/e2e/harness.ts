@@ -34,7 +34,15 @@ export async function launchChromium(t: Test): Promise<Browser> {
     executablePath: CHROMIUM,
     headless: true,
     timeout: 30_000,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   })
   t.teardown(() => browser.close())
   return browser
@@ -77,7 +85,12 @@ export async function startDemoGateway(t: Test): Promise<DemoGateway> {
     now: () => clock.now,
   })
   t.teardown(() => gateway.close())
-  return { url: gateway.url.replace('127.0.0.1', 'localhost'), gateway, clock, logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>) }
+  return {
+    url: gateway.url.replace('127.0.0.1', 'localhost'),
+    gateway,
+    clock,
+    logs: () => lines.map((l) => JSON.parse(l) as Record<string, unknown>),
+  }
 }
 
 /** Opens `path`, expects the sign-in page, signs in as `who`; resolves once back on `path`. */

@@ -80,7 +80,10 @@ t.test('two tabs whose tokens expire together both refresh at the same moment an
   await Promise.all([first.evaluate(click), second.evaluate(click)])
   await Promise.all([first, second].map((p) => p.locator('#api-result[data-status="200"]').waitFor()))
   t.equal(refreshes.count, after)
-  t.notOk(demo.logs().some((l) => String(l['msg']).includes('refresh token reuse')), 'no reuse was detected')
+  t.notOk(
+    demo.logs().some((l) => String(l['msg']).includes('refresh token reuse')),
+    'no reuse was detected',
+  )
   t.equal(await first.locator('#ended').isHidden(), true)
   t.equal(await second.locator('#ended').isHidden(), true)
 })

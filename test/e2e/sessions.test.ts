@@ -24,7 +24,11 @@ t.test('"log out everywhere" in one browser ends the session of another at its n
   await there.locator('#ended-message', { hasText: 'Your session has ended.' }).waitFor()
   t.equal(await there.locator('#api-result').getAttribute('data-status'), '401', 'the call was refused')
   t.equal(await there.locator('#app').isHidden(), true, 'the page shows the way back in instead')
-  t.same((await phone.cookies(demo.url + '/auth/')).map((c) => c.name), [], 'the refusal cleared its cookies')
+  t.same(
+    (await phone.cookies(demo.url + '/auth/')).map((c) => c.name),
+    [],
+    'the refusal cleared its cookies',
+  )
 
   await there.getByRole('link', { name: 'Sign in again' }).click()
   await there.locator('#form').waitFor({ state: 'visible' })
@@ -95,13 +99,17 @@ t.test('a page on another origin cannot use the session', async (t) => {
     }
   }, demo.url)
 
-  t.same(outcome, {
-    read: 'TypeError',
-    readMe: 'TypeError',
-    post: 'answered opaque 0',
-    logoutAll: 'answered opaque 0',
-    json: 'TypeError',
-  }, 'the page can read nothing and gets no answer to its writes')
+  t.same(
+    outcome,
+    {
+      read: 'TypeError',
+      readMe: 'TypeError',
+      post: 'answered opaque 0',
+      logoutAll: 'answered opaque 0',
+      json: 'TypeError',
+    },
+    'the page can read nothing and gets no answer to its writes',
+  )
   for (const key of ['GET /api/echo/secret', 'GET /auth/me']) {
     t.match(onWire(key), [{ status: 200, acao: undefined }], `${key}: answered to the browser, without a CORS grant`)
   }
@@ -114,7 +122,14 @@ t.test('a page on another origin cannot use the session', async (t) => {
   // the POST itself is never sent: the gateway saw one POST to /transfer, the no-cors one.
   t.match(onWire('OPTIONS /api/echo/transfer'), [{ status: 401, acao: undefined }], 'the preflight is refused')
   const posts = demo.logs().filter((l) => l['msg'] === 'request' && (l['req'] as { method: string; url: string }).url === '/api/echo/transfer')
-  t.same(posts.map((l) => [(l['req'] as { method: string }).method, l['status']]), [['POST', 403], ['OPTIONS', 401]], 'what the gateway saw')
+  t.same(
+    posts.map((l) => [(l['req'] as { method: string }).method, l['status']]),
+    [
+      ['POST', 403],
+      ['OPTIONS', 401],
+    ],
+    'what the gateway saw',
+  )
 
   // The session was not touched: the demo page still works.
   await own.getByRole('button', { name: 'Call GET /api/echo/hello' }).click()

@@ -79,7 +79,10 @@ t.test('the session cookies are HttpOnly: no script on the page can read them', 
   t.match(access, { httpOnly: true, secure: true, sameSite: 'Lax', path: '/' })
   t.match(refresh, { httpOnly: true, secure: true, sameSite: 'Lax', path: '/auth' })
   const elsewhere = await context.cookies(demo.url + '/app/')
-  t.notOk(elsewhere.some((c) => c.name === REFRESH_COOKIE), 'the refresh cookie travels only to /auth')
+  t.notOk(
+    elsewhere.some((c) => c.name === REFRESH_COOKIE),
+    'the refresh cookie travels only to /auth',
+  )
 })
 
 t.test('the page calls an API through the gateway, which tells the API who is asking', async (t) => {

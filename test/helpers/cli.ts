@@ -48,9 +48,13 @@ export function buildCli(): string {
     rmSync(work, { recursive: true, force: true })
     mkdirSync(work)
     const tsc = join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
-    const out = spawnSync(process.execPath, [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(work, 'dist'), '--declaration', 'false', '--sourceMap', 'false'], {
-      encoding: 'utf8',
-    })
+    const out = spawnSync(
+      process.execPath,
+      [tsc, '-p', join(ROOT, 'tsconfig.build.json'), '--outDir', join(work, 'dist'), '--declaration', 'false', '--sourceMap', 'false'],
+      {
+        encoding: 'utf8',
+      },
+    )
     if (!existsSync(join(work, 'dist', 'cli.js'))) throw new Error(`the build failed:\n${out.stdout}${out.stderr}`)
     // ESM like the package (whose name and version it reports), its dependencies, and the
     // browser files it serves from client/.
@@ -169,7 +173,7 @@ export async function startProcess(
         line = { msg: text, notJson: true }
       }
       lines.push(line)
-      for (const w of waiters) if (w.test(line)) (waiters.delete(w), w.resolve(line))
+      for (const w of waiters) if (w.test(line)) waiters.delete(w), w.resolve(line)
     }
   })
   const logged = (test: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {

@@ -14,7 +14,7 @@ export function cookieFetch(): CookieFetch {
   const jar = new Map<string, string>()
   const sent: { method: string; url: string }[] = []
   const fn = async (input: string | URL | Request, init: RequestInit = {}) => {
-    const request = new Request(input, init.body instanceof ReadableStream ? { ...init, duplex: 'half' } as RequestInit : init)
+    const request = new Request(input, init.body instanceof ReadableStream ? ({ ...init, duplex: 'half' } as RequestInit) : init)
     if (jar.size > 0) request.headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '))
     sent.push({ method: request.method, url: request.url })
     const response = await fetch(request)

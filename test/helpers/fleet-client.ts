@@ -26,8 +26,7 @@ export async function login(url: string, username = 'alice'): Promise<Tokens> {
 export const refresh = (url: string, refreshToken: string) =>
   send(url, '/auth/refresh', { method: 'POST', headers: TOKEN_MODE, body: JSON.stringify({ refreshToken }) })
 
-export const logout = (url: string, accessToken: string) =>
-  send(url, '/auth/logout', { method: 'POST', headers: bearer(accessToken) })
+export const logout = (url: string, accessToken: string) => send(url, '/auth/logout', { method: 'POST', headers: bearer(accessToken) })
 
 export const api = (url: string, accessToken: string) => send(url, '/api/x', { headers: bearer(accessToken) })
 

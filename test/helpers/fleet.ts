@@ -46,8 +46,7 @@ export interface Fleet {
  * fleet tests measure revocation, not password hashing (the verifier reads the parameters
  * from the hash itself).
  */
-const passwordHash = (user: string) =>
-  hash(`${user}-pw`, { memoryCost: 1024, timeCost: 1, parallelism: 1, algorithm: 2 as Algorithm /* argon2id */ })
+const passwordHash = (user: string) => hash(`${user}-pw`, { memoryCost: 1024, timeCost: 1, parallelism: 1, algorithm: 2 as Algorithm /* argon2id */ })
 
 export const USERS = ['alice', 'bob', 'root'] as const
 
@@ -57,7 +56,9 @@ export async function startFleet(t: TeardownHost, opts: FleetOptions): Promise<F
   const hashes = await Promise.all(USERS.map(passwordHash))
   writeFileSync(join(dir, 'fleet.pem'), generatePem('ES256'), { mode: 0o600 })
   const configPath = join(dir, 'gateway.yaml')
-  writeFileSync(configPath, `
+  writeFileSync(
+    configPath,
+    `
 server: { host: 127.0.0.1, port: 0, logLevel: warn, shutdownTimeout: 2s }
 auth:
   accessTokenTtl: ${opts.accessTokenTtl ?? '10m'}
@@ -73,14 +74,18 @@ auth:
         - { username: bob, passwordHash: "${hashes[1]}", subject: u-bob, roles: [user] }
         - { username: root, passwordHash: "${hashes[2]}", subject: u-root, roles: [user, admin] }
 store:
-${opts.store.split('\n').map((l) => `  ${l.trim()}`).join('\n')}
+${opts.store
+  .split('\n')
+  .map((l) => `  ${l.trim()}`)
+  .join('\n')}
   commandTimeout: ${opts.commandTimeout ?? '500ms'}
 revocation: { mode: ${opts.mode ?? 'cached'}, resyncInterval: ${opts.resyncInterval ?? '30s'} }
 # The tests poll from one address as fast as they can: no limit may answer in their place.
 rateLimits: { login: { perClient: { max: 1000000, window: 1m } }, invalidTokens: { perClient: { max: 1000000, window: 10s } } }
 routes:
   - { name: api, prefix: /api, upstream: "${upstream.url}", rateLimit: { max: 1000000, window: 1m } }
-`)
+`,
+  )
   return {
     configPath,
     upstream,

@@ -46,11 +46,7 @@ export interface GatewayOptions {
   rateLimitStore?: RateLimitStore
 }
 
-export async function startGateway(
-  t: { teardown(fn: () => unknown): void },
-  yaml: string,
-  opts: GatewayOptions = {},
-): Promise<TestGateway> {
+export async function startGateway(t: { teardown(fn: () => unknown): void }, yaml: string, opts: GatewayOptions = {}): Promise<TestGateway> {
   const config = configFrom(yaml)
   const clock = { now: opts.now ?? Date.now() }
   const lines: string[] = []
@@ -63,8 +59,7 @@ export async function startGateway(
   const logger = createLogger('debug', sink)
   const keyring = opts.keyring ?? (await loadKeyring(config.auth.keys, config.auth.keys?.algorithm as Algorithm | undefined))
   const revocationTtl = config.auth.accessTokenTtl + config.auth.clockTolerance
-  const store =
-    opts.store ?? createMemoryStore({ revocationTtl, maxSessionsPerUser: config.auth.maxSessionsPerUser, historySize: 8 })
+  const store = opts.store ?? createMemoryStore({ revocationTtl, maxSessionsPerUser: config.auth.maxSessionsPerUser, historySize: 8 })
   const revocations = new RevocationSet()
   store.subscribe({ onEvent: (e) => revocations.apply(e), onGap: () => {} })
   const app = await buildGateway(config, {

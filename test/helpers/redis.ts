@@ -8,9 +8,7 @@ import { rmSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import {
-  answersPing, freePort, kill, resp, spawnRedis, tempDir, waitFor, type Spawned, type TeardownHost,
-} from './redis-process.js'
+import { answersPing, freePort, kill, resp, spawnRedis, tempDir, waitFor, type Spawned, type TeardownHost } from './redis-process.js'
 
 export { freePort, type TeardownHost } from './redis-process.js'
 
@@ -106,14 +104,25 @@ export async function startRedisCluster(t: TeardownHost): Promise<RedisCluster> 
   const servers: RedisServer[] = []
   for (let i = 0; i < 3; i++) {
     // The bus port is chosen explicitly: port + 10000 may be taken.
-    servers.push(await startRedis(t, [
-      '--cluster-enabled', 'yes', '--cluster-port', String(await freePort()),
-      '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000',
-      '--cluster-require-full-coverage', 'no',
-    ]))
+    servers.push(
+      await startRedis(t, [
+        '--cluster-enabled',
+        'yes',
+        '--cluster-port',
+        String(await freePort()),
+        '--cluster-config-file',
+        'nodes.conf',
+        '--cluster-node-timeout',
+        '2000',
+        '--cluster-require-full-coverage',
+        'no',
+      ]),
+    )
   }
   const ports = servers.map((s) => s.port)
-  await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], { timeout: 20_000 })
+  await run('redis-cli', ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes'], {
+    timeout: 20_000,
+  })
   for (const port of ports) {
     await waitFor(`cluster_state:ok on ${port}`, async () => (await resp(port, ['CLUSTER', 'INFO'])).includes('cluster_state:ok'), 20_000)
   }
@@ -137,12 +146,18 @@ export async function startRedisSentinel(t: TeardownHost, name = 'mymaster'): Pr
   const dir = tempDir(t, 'sentinel')
   const port = await freePort()
   const conf = join(dir, 'sentinel.conf')
-  await writeFile(conf, [
-    `port ${port}`, 'bind 127.0.0.1', `dir ${dir}`, 'protected-mode no',
-    `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
-    `sentinel down-after-milliseconds ${name} 2000`,
-    `sentinel failover-timeout ${name} 10000`,
-  ].join('\n') + '\n')
+  await writeFile(
+    conf,
+    [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      `dir ${dir}`,
+      'protected-mode no',
+      `sentinel monitor ${name} 127.0.0.1 ${master.port} 1`,
+      `sentinel down-after-milliseconds ${name} 2000`,
+      `sentinel failover-timeout ${name} 10000`,
+    ].join('\n') + '\n',
+  )
   // Sentinel rewrites its config file, so it gets its own copy in the temp dir.
   const proc = spawnRedis([conf, '--sentinel'], dir)
   const stop = async () => {
@@ -150,7 +165,6 @@ export async function startRedisSentinel(t: TeardownHost, name = 'mymaster'): Pr
     await master.stop()
   }
   t.teardown(stop)
-  await waitFor(`sentinel on ${port}`, async () =>
-    (await resp(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name])).includes(String(master.port)))
+  await waitFor(`sentinel on ${port}`, async () => (await resp(port, ['SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name])).includes(String(master.port)))
   return { master, sentinels: [`127.0.0.1:${port}`], name, stop }
 }

@@ -48,7 +48,7 @@ export async function startRunning(t: Tap, yaml: string, opts: RunningOptions = 
       for (const text of chunk.toString('utf8').split('\n').filter(Boolean)) {
         const line = JSON.parse(text) as Record<string, unknown>
         lines.push(line)
-        for (const w of waiters) if (w.test(line)) (waiters.delete(w), w.resolve(line))
+        for (const w of waiters) if (w.test(line)) waiters.delete(w), w.resolve(line)
       }
       cb()
     },

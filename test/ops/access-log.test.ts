@@ -19,12 +19,16 @@ function capture(level = 'info') {
     },
   })
   const logger = createLogger(level, sink)
-  const lines = () => writes.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>)
+  const lines = () =>
+    writes
+      .join('')
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
   return { logger, writes, lines }
 }
 
-const request = (url: string, routeName = 'api') =>
-  ({ id: 'req-1', method: 'GET', url, ip: '10.0.0.7', routeName }) as unknown as FastifyRequest
+const request = (url: string, routeName = 'api') => ({ id: 'req-1', method: 'GET', url, ip: '10.0.0.7', routeName }) as unknown as FastifyRequest
 const reply = { statusCode: 200, elapsedTime: 1.26 } as unknown as FastifyReply
 const turn = () => new Promise((r) => setImmediate(r))
 
@@ -33,10 +37,9 @@ t.test('a line has the fields and the order of a pino line with the same content
   const log = new AccessLog(logger)
   log.record(request('/api/x?a=1&access_token=abc.def'), reply)
   await turn()
-  logger.child({ reqId: 'req-1' }).info(
-    { req: { method: 'GET', url: '/api/x?a=1&access_token=abc.def', ip: '10.0.0.7' }, route: 'api', status: 200, ms: 1.3 },
-    'request',
-  )
+  logger
+    .child({ reqId: 'req-1' })
+    .info({ req: { method: 'GET', url: '/api/x?a=1&access_token=abc.def', ip: '10.0.0.7' }, route: 'api', status: 200, ms: 1.3 }, 'request')
   const [ours, pinos] = lines()
   t.same(Object.keys(ours!), Object.keys(pinos!), 'same keys, same order')
   t.same({ ...ours, time: 0 }, { ...pinos, time: 0 })
@@ -108,11 +111,6 @@ t.test('an answer cut short is logged with who cut it; a client that left before
   log.record(request('/api/c'), cut(true), 'upstream')
   log.record(request('/api/d'), reply)
   await turn()
-  t.match(lines(), [
-    { status: 499, cutShort: 'client' },
-    { status: 200, cutShort: 'client' },
-    { status: 200, cutShort: 'upstream' },
-    { status: 200 },
-  ])
+  t.match(lines(), [{ status: 499, cutShort: 'client' }, { status: 200, cutShort: 'client' }, { status: 200, cutShort: 'upstream' }, { status: 200 }])
   t.notOk('cutShort' in lines()[3]!, 'a finished answer has no cutShort field')
 })

@@ -30,10 +30,13 @@ t.test('with server.admin, /metrics is served on the admin listener only, and /h
   const up = await startUpstream(t)
   const port = await freePort()
   // A root route: /metrics must not be proxied to it once it has left the public listener.
-  const file = await configFile(t, `
+  const file = await configFile(
+    t,
+    `
 server: { host: 127.0.0.1, port: 0, admin: { port: ${port} } }
 routes: [{ name: all, prefix: /, upstream: "${up.url}", auth: none }]
-`)
+`,
+  )
   const gw = await startProcess(t, file)
   const admin = await adminUrl(gw)
   t.equal(admin, `http://127.0.0.1:${port}`, 'on 127.0.0.1 by default')
@@ -41,7 +44,11 @@ routes: [{ name: all, prefix: /, upstream: "${up.url}", auth: none }]
   const scraped = await send(admin, '/metrics')
   t.equal(scraped.status, 200)
   t.match(scraped.headers['content-type'], /^text\/plain; version=0\.0\.4/)
-  t.equal(value(scraped.body, 'portcullis_build_info', { version: VERSION, node: process.version }), 1, 'build info with the package version and Node')
+  t.equal(
+    value(scraped.body, 'portcullis_build_info', { version: VERSION, node: process.version }),
+    1,
+    'build info with the package version and Node',
+  )
 
   const hidden = await send(gw.url, '/metrics')
   t.equal(hidden.status, 404)
@@ -82,13 +89,16 @@ t.test('with two workers, the admin listener of the primary reports what every w
   const key = await writeKey('ES256', 'w1', dir)
   const port = await freePort()
   const file = join(dir, 'gateway.yaml')
-  await writeFile(file, `
+  await writeFile(
+    file,
+    `
 server: { host: 127.0.0.1, port: 0, workers: 2, shutdownTimeout: 3s, admin: { port: ${port} } }
 auth:
   keys: { algorithm: ES256, signing: [{ kid: w1, privateKeyFile: "${key}" }] }
 store: { type: redis, url: "${redis.url}" }
 routes: [{ name: open, prefix: /open, upstream: "${up.url}", auth: none }]
-`)
+`,
+  )
   const gw = await startProcess(t, file, { ownGroup: true, startTimeoutMs: 30_000 })
   const admin = await adminUrl(gw)
   const first = await gw.logged((l) => l['msg'] === 'portcullis listening')
@@ -99,7 +109,7 @@ routes: [{ name: open, prefix: /open, upstream: "${up.url}", auth: none }]
   t.equal((await send(gw.url, '/metrics')).status, 404, 'no worker serves /metrics publicly')
 
   const text = (await send(admin, '/metrics')).body
-  t.equal(total(text, 'portcullis_requests_total', { route: 'open' }), 10, 'both workers\' requests, summed')
+  t.equal(total(text, 'portcullis_requests_total', { route: 'open' }), 10, "both workers' requests, summed")
   t.equal(value(text, 'portcullis_build_info', { version: VERSION, node: process.version }), 1, 'one build, not one per worker')
   t.equal(value(text, 'portcullis_store_up'), 1)
   t.same((await send(admin, '/readyz')).json(), { status: 'ready' })

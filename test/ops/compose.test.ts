@@ -93,7 +93,11 @@ t.test('the compose stack, run as processes: keygen, Redis, echo upstream, gatew
   const gw = await startProcess(t, '', { env, args: ['start'] })
   t.equal((await send(gw.url, '/readyz')).status, 200, 'ready: Redis answers')
   const jwks = (await send(gw.url, '/.well-known/jwks.json')).json<{ keys: { kid: string }[] }>()
-  t.same(jwks.keys.map((k) => k.kid), ['compose-1'], 'signs with the generated key')
+  t.same(
+    jwks.keys.map((k) => k.kid),
+    ['compose-1'],
+    'signs with the generated key',
+  )
   const login = await send(gw.url, '/auth/login', {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-auth-transport': 'token' },

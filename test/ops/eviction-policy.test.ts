@@ -31,7 +31,10 @@ t.test('a Redis with noeviction gets no warning, and the metric says noeviction'
   const redis = await startRedis(t, ['--maxmemory-policy', 'noeviction'])
   const run = await startRunning(t, `${LISTEN}store: { type: redis, url: "${redis.url}" }\n`)
   t.same((await run.logged(startsWith(SAFE)))['masters'], 1)
-  t.notOk(run.logs().some((l) => startsWith(MAY_EVICT)(l) || startsWith(UNCHECKED)(l)), 'no warning')
+  t.notOk(
+    run.logs().some((l) => startsWith(MAY_EVICT)(l) || startsWith(UNCHECKED)(l)),
+    'no warning',
+  )
   t.equal(value(await scrape(run), 'portcullis_store_maxmemory_policy', { policy: 'noeviction' }), 1)
 })
 

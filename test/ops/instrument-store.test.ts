@@ -24,7 +24,10 @@ t.test('sessions ended through the store are counted by reason, and revoke is pa
   t.ok(await store.end(b.id, 'deleted', T0))
   t.equal((await store.endAll('alice', 'logout_all', T0)).length, 3)
   await store.revoke!(['AAAAAAsomeonesomeonesomeone0'], T0)
-  t.ok(heard.some((e) => e.type === 'session' && e.sessionId === 'AAAAAAsomeonesomeonesomeone0'), 'and it reached the real store')
+  t.ok(
+    heard.some((e) => e.type === 'session' && e.sessionId === 'AAAAAAsomeonesomeonesomeone0'),
+    'and it reached the real store',
+  )
 
   const text = await metrics.registry.metrics()
   t.equal(value(text, 'portcullis_sessions_ended_total', { reason: 'evicted' }), 1)

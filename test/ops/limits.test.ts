@@ -60,7 +60,13 @@ t.test('a chunked proxied body is cut with 413 once it grows past server.bodyLim
   const chunk = `258\r\n${'y'.repeat(600)}\r\n`
   const { text } = await conversation(gw.url, [
     'POST /files/upload HTTP/1.1\r\nhost: x\r\ncontent-type: application/octet-stream\r\ntransfer-encoding: chunked\r\n\r\n',
-    chunk, 50, chunk, 50, chunk, 50, chunk,
+    chunk,
+    50,
+    chunk,
+    50,
+    chunk,
+    50,
+    chunk,
   ])
   t.equal(statusOf(text), 413)
   t.equal(bodyOf(text)['code'], 'payload_too_large')
@@ -70,12 +76,18 @@ t.test('a chunked proxied body is cut with 413 once it grows past server.bodyLim
 t.test('bodies within the limit, declared or chunked, reach the upstream intact', async (t) => {
   const up = await startUpstream(t)
   const gw = await startGateway(t, `server: { bodyLimit: 1024 }\n${routes(up.url)}`)
-  const declared = await send(gw.url, '/files/a', { method: 'PUT', headers: { 'content-type': 'text/plain', 'content-length': '1024' }, body: 'z'.repeat(1024) })
+  const declared = await send(gw.url, '/files/a', {
+    method: 'PUT',
+    headers: { 'content-type': 'text/plain', 'content-length': '1024' },
+    body: 'z'.repeat(1024),
+  })
   t.equal(declared.status, 200)
   t.equal(up.last().body.length, 1024)
   const { text } = await conversation(gw.url, [
     'POST /files/b HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: text/plain\r\ntransfer-encoding: chunked\r\n\r\n',
-    `200\r\n${'c'.repeat(512)}\r\n`, 20, `200\r\n${'d'.repeat(512)}\r\n0\r\n\r\n`,
+    `200\r\n${'c'.repeat(512)}\r\n`,
+    20,
+    `200\r\n${'d'.repeat(512)}\r\n0\r\n\r\n`,
   ])
   t.equal(statusOf(text), 200)
   t.equal(up.last().body, 'c'.repeat(512) + 'd'.repeat(512))
@@ -108,7 +120,8 @@ t.test('a body that trickles in slower than requestTimeout gets 408', async (t) 
   const { gw } = await startRunning(t, `${LISTEN.replace('}', ', headersTimeout: 400ms, requestTimeout: 800ms }')}${routes(up.url)}`)
   const drip = Array.from({ length: 30 }, () => ['a', 100]).flat()
   const { text, ms } = await conversation(gw.url, [
-    'POST /files/x HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 30\r\n\r\n', ...drip,
+    'POST /files/x HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 30\r\n\r\n',
+    ...drip,
   ])
   t.equal(statusOf(text), 408)
   t.ok(ms >= 750 && ms < 2000, `closed after ${ms} ms (requestTimeout 800 ms)`)
@@ -123,10 +136,13 @@ t.test('an upstream that accepts but never answers gets 504 upstream_timeout aft
     silent.close()
   })
   const port = (silent.address() as { port: number }).port
-  const gw = await startGateway(t, `
+  const gw = await startGateway(
+    t,
+    `
 routes:
   - { name: slow, prefix: /slow, upstream: "http://127.0.0.1:${port}", auth: none, timeout: 300ms }
-`)
+`,
+  )
   const started = Date.now()
   const res = await send(gw.url, '/slow/x')
   const ms = Date.now() - started
@@ -142,8 +158,11 @@ t.test('an upstream whose accept queue is full (connect hangs) gets 502 after co
   // A listener with a backlog of 1, stopped with SIGSTOP: once two connections fill its accept
   // queue the kernel drops further SYNs, so a connect hangs like one to a blackholed address,
   // without leaving loopback.
-  const child = spawn(process.execPath, ['-e',
-    "const s=require('net').createServer();s.listen({port:0,host:'127.0.0.1',backlog:1},()=>console.log(s.address().port))"], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(
+    process.execPath,
+    ['-e', "const s=require('net').createServer();s.listen({port:0,host:'127.0.0.1',backlog:1},()=>console.log(s.address().port))"],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
   t.teardown(() => void child.kill('SIGKILL'))
   const port = await new Promise<number>((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))))
   child.kill('SIGSTOP')
@@ -151,10 +170,13 @@ t.test('an upstream whose accept queue is full (connect hangs) gets 502 after co
   t.teardown(() => fillers.forEach((s) => s.destroy()))
   await new Promise((r) => setTimeout(r, 100))
 
-  const gw = await startGateway(t, `
+  const gw = await startGateway(
+    t,
+    `
 routes:
   - { name: stuck, prefix: /stuck, upstream: "http://127.0.0.1:${port}", auth: none, connectTimeout: 300ms, timeout: 5s }
-`)
+`,
+  )
   const started = Date.now()
   const res = await send(gw.url, '/stuck/x')
   const ms = Date.now() - started
@@ -176,7 +198,12 @@ t.test('the defaults are the documented safe ones', async (t) => {
   if (!result.ok) throw new Error('the minimal config should load')
   const { server, routes } = result.config
   t.same(
-    { bodyLimit: server.bodyLimit, maxHeaderSize: server.maxHeaderSize, requestTimeout: server.requestTimeout, headersTimeout: server.headersTimeout },
+    {
+      bodyLimit: server.bodyLimit,
+      maxHeaderSize: server.maxHeaderSize,
+      requestTimeout: server.requestTimeout,
+      headersTimeout: server.headersTimeout,
+    },
     { bodyLimit: 1_048_576, maxHeaderSize: 16_384, requestTimeout: 60_000, headersTimeout: 20_000 },
   )
   t.same({ timeout: routes[0]!.timeout, connectTimeout: routes[0]!.connectTimeout }, { timeout: 30_000, connectTimeout: 5_000 })

@@ -60,7 +60,9 @@ t.test('on stdout, a lone line is written within about a second, with no later l
     process.stderr.write('logged')
     setTimeout(() => {}, 10_000)
   `
-  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, ['--import', '@tapjs/typescript/import', '--input-type=module', '-e', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
   t.teardown(() => void child.kill())
   const line = once(child.stdout, 'data') as Promise<[Buffer]>
   await once(child.stderr, 'data')

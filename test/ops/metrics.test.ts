@@ -113,7 +113,12 @@ t.test('authentication outcomes are counted by reason', async (t) => {
   const text = await scrape(gw.url)
   const outcome = (o: string) => value(text, 'portcullis_auth_outcomes_total', { outcome: o })
   t.same(
-    Object.fromEntries(['ok', 'anonymous', 'missing_token', 'invalid_token', 'token_expired', 'token_revoked', 'forbidden', 'csrf_rejected', 'error'].map((o) => [o, outcome(o)])),
+    Object.fromEntries(
+      ['ok', 'anonymous', 'missing_token', 'invalid_token', 'token_expired', 'token_revoked', 'forbidden', 'csrf_rejected', 'error'].map((o) => [
+        o,
+        outcome(o),
+      ]),
+    ),
     { ok: 1, anonymous: 1, missing_token: 1, invalid_token: 1, token_expired: 1, token_revoked: 1, forbidden: 1, csrf_rejected: 1, error: 0 },
   )
 })
@@ -124,7 +129,8 @@ t.test('sign-ins, refreshes, reuse detections and ended sessions are counted by 
   const gw = await startGateway(t, identityConfig(id.url) + routes(up.url))
   const post = (path: string, body: unknown, headers: Record<string, string> = TOKEN_MODE) =>
     send(gw.url, path, { method: 'POST', headers, body: JSON.stringify(body) })
-  const login = async (username: string) => (await post('/auth/login', { username, password: 'right' })).json<{ refreshToken: string; accessToken: string }>()
+  const login = async (username: string) =>
+    (await post('/auth/login', { username, password: 'right' })).json<{ refreshToken: string; accessToken: string }>()
 
   t.equal((await post('/auth/login', { username: 'mallory', password: 'wrong' })).status, 401)
   const first = await login('alice')
@@ -159,7 +165,10 @@ t.test('two gateways in one process keep separate registries and never touch the
   t.equal(value(await scrape(a.url), 'portcullis_requests_total', { route: 'api', method: 'GET', status_class: '2xx' }), 2)
   t.equal(total(await scrape(b.url), 'portcullis_requests_total', { route: 'api' }), 0)
   const global = await globalRegistry.getMetricsAsJSON()
-  t.same(global.filter((m) => m.name.startsWith('portcullis_')), [])
+  t.same(
+    global.filter((m) => m.name.startsWith('portcullis_')),
+    [],
+  )
 })
 
 t.test('the process registry (main.ts) adds process metrics, store health and the revocation sync', async (t) => {
@@ -185,7 +194,11 @@ t.test('config reloads are counted by result, and counts survive a reload', asyn
   const text = await scrape(gw.url)
   t.equal(value(text, 'portcullis_config_reloads_total', { result: 'rejected' }), 1)
   t.equal(value(text, 'portcullis_config_reloads_total', { result: 'ok' }), 1)
-  t.equal(value(text, 'portcullis_requests_total', { route: 'health', method: 'GET', status_class: '2xx' }), 1, 'served before the reload, still counted')
+  t.equal(
+    value(text, 'portcullis_requests_total', { route: 'health', method: 'GET', status_class: '2xx' }),
+    1,
+    'served before the reload, still counted',
+  )
 })
 
 t.test('requests the HTTP parser refuses are counted too', async (t) => {

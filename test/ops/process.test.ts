@@ -44,7 +44,10 @@ t.test('npm start runs the shipped gateway.yaml: the demo signs in and proxies w
   const echo = await send(gw.url, '/api/echo/hi', { headers: { authorization: `Bearer ${String(login.json()['accessToken'])}` } })
   t.equal(echo.status, 200)
   t.match(echo.json(), { service: 'echo', path: '/api/echo/hi', user: 'alice', roles: ['user'] })
-  t.ok(gw.logs().every((l) => !l['notJson']), 'every stdout line is a JSON log line')
+  t.ok(
+    gw.logs().every((l) => !l['notJson']),
+    'every stdout line is a JSON log line',
+  )
   gw.child.kill('SIGINT')
   t.same(await gw.exited, { code: 0, signal: null }, 'SIGINT exits 0')
 })
@@ -85,7 +88,10 @@ t.test('SIGTERM: readiness turns 503, in-flight requests finish, connections clo
   await lateClosed
   t.match(lateAnswer, /^HTTP\/1\.1 503 /, '/readyz answers 503 while draining')
   t.match(lateAnswer, /connection: close/i, 'and asks the client to go elsewhere')
-  const refused = await send(gw.url, '/healthz').then((a) => a.status, (err: NodeJS.ErrnoException) => err.code)
+  const refused = await send(gw.url, '/healthz').then(
+    (a) => a.status,
+    (err: NodeJS.ErrnoException) => err.code,
+  )
   t.equal(refused, 'ECONNREFUSED', 'new connections are refused')
 
   const answer = await slow
@@ -140,7 +146,10 @@ t.test('SIGTERM with a request that will not finish still exits 0 within shutdow
   slowUpstream(up, 60_000)
   const dir = t.testdir({ 'gateway.yaml': config(up.url, '', '1s') })
   const gw = await startProcess(t, join(dir, 'gateway.yaml'))
-  const stuck = send(gw.url, '/api/slow').then((a) => a.status, (err: NodeJS.ErrnoException) => err.code)
+  const stuck = send(gw.url, '/api/slow').then(
+    (a) => a.status,
+    (err: NodeJS.ErrnoException) => err.code,
+  )
   await until(() => up.seen.length === 1)
   const signalled = performance.now()
   gw.child.kill('SIGTERM')

@@ -22,9 +22,8 @@ export function samples(text: string): Sample[] {
 /** The value of the sample with exactly these labels; undefined when there is none. */
 export function value(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
   const want = Object.entries(labels)
-  return samples(text).find(
-    (s) => s.name === name && Object.keys(s.labels).length === want.length && want.every(([k, v]) => s.labels[k] === v),
-  )?.value
+  return samples(text).find((s) => s.name === name && Object.keys(s.labels).length === want.length && want.every(([k, v]) => s.labels[k] === v))
+    ?.value
 }
 
 /** The sum over every sample of `name` whose labels include these. */

@@ -42,7 +42,10 @@ function client(t: Test, redis: RedisServer): Redis {
 
 t.test('gateway instances sharing a Redis store share one count', async (t) => {
   const redis = await startRedis(t)
-  const { gateways: [a, b], id } = await fleet(t, redis, 2)
+  const {
+    gateways: [a, b],
+    id,
+  } = await fleet(t, redis, 2)
   t.equal((await login(a!.url, 'alice')).status, 200)
   t.equal((await login(b!.url, 'bob', 'wrong')).status, 401)
   t.equal((await login(a!.url, 'carol')).status, 200)
@@ -55,7 +58,9 @@ t.test('gateway instances sharing a Redis store share one count', async (t) => {
 
 t.test('keys carry the keyPrefix and the hashed id, its first 6 characters as their hash tag, and expire with their window', async (t) => {
   const redis = await startRedis(t)
-  const { gateways: [gw] } = await fleet(t, redis, 1)
+  const {
+    gateways: [gw],
+  } = await fleet(t, redis, 1)
   await login(gw!.url, 'Alice.Secret@example.com', 'wrong')
   await send(gw!.url, '/search/x')
   const keys = (await client(t, redis).keys('rl-test:rl:*')).sort()
@@ -78,7 +83,11 @@ t.test('keys carry the keyPrefix and the hashed id, its first 6 characters as th
 
 t.test('while Redis is down a route limit is counted in the instance, and sign-in answers 503', async (t) => {
   const redis = await startRedis(t)
-  const { gateways: [gw], up, id } = await fleet(t, redis, 1)
+  const {
+    gateways: [gw],
+    up,
+    id,
+  } = await fleet(t, redis, 1)
   t.equal((await send(gw!.url, '/search/before')).status, 200)
   await redis.stop()
   t.equal((await send(gw!.url, '/search/during')).status, 200, 'a Redis outage is not an API outage')
@@ -116,7 +125,11 @@ t.test('the Redis store counts atomically and starts a new window when the last 
   await whenReady(c, 5000)
   const store = createRedisRateLimitStore(c, 'unit:')
   const hits = await Promise.all(Array.from({ length: 50 }, () => store.hit('s', 'id', 300)))
-  t.same(hits.map((h) => h.count).sort((x, y) => x - y), Array.from({ length: 50 }, (_, i) => i + 1), 'no hit lost or counted twice')
+  t.same(
+    hits.map((h) => h.count).sort((x, y) => x - y),
+    Array.from({ length: 50 }, (_, i) => i + 1),
+    'no hit lost or counted twice',
+  )
   t.ok(hits.every((h) => h.resetInMs > 0 && h.resetInMs <= 300))
   await new Promise((r) => setTimeout(r, 350))
   t.equal((await store.hit('s', 'id', 300)).count, 1, 'a new window')
@@ -132,8 +145,14 @@ t.test('on a Redis Cluster every counter lives in the slot of its own hash tag',
   await whenReady(c, 10_000)
   const store = createRedisRateLimitStore(c, 'cl:')
   const ids = Array.from({ length: 30 }, (_, i) => `id${i}`)
-  t.same((await Promise.all(ids.map((id) => store.hit('login_user', id, 60_000)))).map((h) => h.count), ids.map(() => 1))
-  t.same((await Promise.all(ids.map((id) => store.hit('login_user', id, 60_000)))).map((h) => h.count), ids.map(() => 2))
+  t.same(
+    (await Promise.all(ids.map((id) => store.hit('login_user', id, 60_000)))).map((h) => h.count),
+    ids.map(() => 1),
+  )
+  t.same(
+    (await Promise.all(ids.map((id) => store.hit('login_user', id, 60_000)))).map((h) => h.count),
+    ids.map(() => 2),
+  )
   const slots = new Set(await Promise.all(ids.map((id) => c.call('CLUSTER', 'KEYSLOT', `cl:rl:login_user:{${id}}`))))
   t.ok(slots.size > 20, `${slots.size} slots for 30 ids: counters spread over the cluster`)
 })

@@ -17,13 +17,16 @@ const MINUTE = 60_000
 async function gateway(t: Test, limits: string, extra = '') {
   const id = await startIdentityService(t)
   const up = await startUpstream(t)
-  const gw = await startGateway(t, `${identityConfig(id.url)}${extra}
+  const gw = await startGateway(
+    t,
+    `${identityConfig(id.url)}${extra}
 rateLimits:
 ${limits}
 routes:
   - { name: api, prefix: /api, upstream: "${up.url}" }
   - { name: search, prefix: /search, upstream: "${up.url}", auth: none, rateLimit: { max: 2, window: 30s } }
-`)
+`,
+  )
   return { gw, id, up }
 }
 
@@ -74,7 +77,11 @@ t.test('sign-in attempts are limited per client address, whatever the usernames 
   t.equal(codeOf(refused), 'rate_limited')
   t.equal(refused.headers['retry-after'], '60')
   t.equal(id.asked, 3)
-  t.equal(codeOf(await login(gw, 'dave', 'right', { 'x-forwarded-for': '203.0.113.9' })), 'rate_limited', 'X-Forwarded-For is not believed without trustProxy')
+  t.equal(
+    codeOf(await login(gw, 'dave', 'right', { 'x-forwarded-for': '203.0.113.9' })),
+    'rate_limited',
+    'X-Forwarded-For is not believed without trustProxy',
+  )
 })
 
 t.test('with server.trustProxy the client address is the forwarded one', async (t) => {

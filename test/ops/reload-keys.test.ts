@@ -39,6 +39,10 @@ routes:
   await writeFile(file, yaml(`  keys: { algorithm: ES256, signing: [{ kid: k1, privateKeyFile: "${key}" }] }\n`, 'three'))
   t.equal((await gw.reload()).ok, true)
   const jwks = (await send(gw.url, '/.well-known/jwks.json')).json<{ keys: Array<{ kid: string }> }>()
-  t.same(jwks.keys.map((k) => k.kid), ['k1'], 'the configured key replaces the throwaway one')
+  t.same(
+    jwks.keys.map((k) => k.kid),
+    ['k1'],
+    'the configured key replaces the throwaway one',
+  )
   t.equal((await send(gw.url, '/api/x', { headers: auth })).json()['code'], 'invalid_token', 'so its tokens no longer verify')
 })

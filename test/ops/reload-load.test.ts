@@ -78,5 +78,8 @@ t.test('not a single request fails while the config is reloaded every 200 ms und
   )
   const served = (parity: number) => closed.filter((l) => Number(l['generation']) % 2 === parity).reduce((n, l) => n + Number(l['served']), 0)
   t.ok(served(0) > 0 && served(1) > 0, `config A served ${served(1)}, config B ${served(0)} (retired generations)`)
-  t.ok(closed.every((l) => l['cut'] === 0), 'no generation had to cut anything off')
+  t.ok(
+    closed.every((l) => l['cut'] === 0),
+    'no generation had to cut anything off',
+  )
 })

@@ -99,12 +99,17 @@ t.test('an invalid file is logged with every problem and the last good config ke
   const run = await startRunning(t, routes(up.url, ['a']))
   watch(t, run)
   await settle()
-  const bad = LISTEN + `routes:\n  - { name: a, prefix: nope, upstream: "${up.url}" }\n  - { name: b, prefix: /b, upstream: ftp://x, timeout: soon }\n`
+  const bad =
+    LISTEN + `routes:\n  - { name: a, prefix: nope, upstream: "${up.url}" }\n  - { name: b, prefix: /b, upstream: ftp://x, timeout: soon }\n`
   await writeFile(run.file, bad)
   const line = await run.logged((l) => l['msg'] === 'config reload rejected; still serving the previous config')
   const problems = line['problems'] as string[]
   t.equal(line['level'], 50, 'logged as an error')
-  t.match(problems, [/gateway\.yaml:3:\d+ routes\[0\]\.prefix: /, /gateway\.yaml:4:\d+ routes\[1\]\.upstream: /, /gateway\.yaml:4:\d+ routes\[1\]\.timeout: /])
+  t.match(problems, [
+    /gateway\.yaml:3:\d+ routes\[0\]\.prefix: /,
+    /gateway\.yaml:4:\d+ routes\[1\]\.upstream: /,
+    /gateway\.yaml:4:\d+ routes\[1\]\.timeout: /,
+  ])
   t.equal(problems.length, 3, 'every problem, not just the first')
   t.equal((await send(run.gw.url, '/a/x')).status, 200, 'the previous config still serves')
   t.equal((await run.gw.reload()).ok, false, 'and a reload by hand says so')
@@ -118,7 +123,10 @@ t.test('an empty file, as seen halfway through a non-atomic write, is refused on
   const run = await startRunning(t, routes(up.url, ['a']))
   await writeFile(run.file, '# nothing yet\n')
   const result = await run.gw.reload()
-  t.same(result, { ok: false, problems: [`${run.file} is empty: a reload takes every setting from the file, so an empty one (perhaps caught while being written) is refused`] })
+  t.same(result, {
+    ok: false,
+    problems: [`${run.file} is empty: a reload takes every setting from the file, so an empty one (perhaps caught while being written) is refused`],
+  })
   t.equal((await send(run.gw.url, '/a/x')).status, 200, 'the routes are not dropped')
 })
 
@@ -131,21 +139,25 @@ t.test('a burst of reloads ends on the last file written', async (t) => {
     results.push(run.gw.reload())
   }
   await Promise.all(results)
-  t.same(run.gw.config().routes.map((r) => r.name), ['e'])
+  t.same(
+    run.gw.config().routes.map((r) => r.name),
+    ['e'],
+  )
   t.equal((await send(run.gw.url, '/e/x')).status, 200)
   t.equal((await send(run.gw.url, '/d/x')).status, 404)
 })
 
 t.test('static users that cannot sign in are refused with their position; the old config stays', async (t) => {
   const run = await startRunning(t, LISTEN)
-  const bad =
-    LISTEN +
-    'auth:\n  identity:\n    - type: static\n      users:\n        - { username: eve, passwordHash: not-a-hash, roles: ["a,b"] }\n'
+  const bad = LISTEN + 'auth:\n  identity:\n    - type: static\n      users:\n        - { username: eve, passwordHash: not-a-hash, roles: ["a,b"] }\n'
   await writeFile(run.file, bad)
   const result = await run.gw.reload()
   t.equal(result.ok, false)
   if (!result.ok) {
-    t.match(result.problems, [/gateway\.yaml:6:\d+ auth\.identity\[0\]\.users\[0\]\.passwordHash: not a hash/, /gateway\.yaml:6:\d+ auth\.identity\[0\]\.users\[0\]\.roles\[0\]: /])
+    t.match(result.problems, [
+      /gateway\.yaml:6:\d+ auth\.identity\[0\]\.users\[0\]\.passwordHash: not a hash/,
+      /gateway\.yaml:6:\d+ auth\.identity\[0\]\.users\[0\]\.roles\[0\]: /,
+    ])
   }
   t.equal((await send(run.gw.url, '/healthz')).status, 200)
   t.equal(run.gw.server.current?.id, 1, 'no generation was built from it')

@@ -74,7 +74,12 @@ t.test('server.workers runs several processes on one port that share sessions an
   // Workers write their log lines at least once a second (src/ops/logger.ts).
   const first = await gw.logged((l) => l['route'] === 'api')
   await gw.logged((l) => l['route'] === 'api' && l['pid'] !== first['pid'], 3000).catch(() => undefined)
-  const servedBy = new Set(gw.logs().filter((l) => l['route'] === 'api').map((l) => l['pid']))
+  const servedBy = new Set(
+    gw
+      .logs()
+      .filter((l) => l['route'] === 'api')
+      .map((l) => l['pid']),
+  )
   t.equal(servedBy.size, 2, 'both workers served proxied requests')
 
   t.equal((await send(gw.url, '/auth/logout', { method: 'POST', headers: auth })).status, 204)
@@ -91,9 +96,16 @@ t.test('server.workers runs several processes on one port that share sessions an
   await new Promise((r) => setTimeout(r, 300)) // time to reach the upstream
   process.kill(-gw.child.pid!, 'SIGTERM')
   const answers = await Promise.all(inFlight)
-  t.same(answers.map((a) => [a.status, a.body]), Array(4).fill([200, 'slow']), 'requests in flight when the signal came were answered')
+  t.same(
+    answers.map((a) => [a.status, a.body]),
+    Array(4).fill([200, 'slow']),
+    'requests in flight when the signal came were answered',
+  )
   t.same(await gw.exited, { code: 0, signal: null }, 'the primary exits 0 once every worker has drained')
-  t.notOk(gw.logs().some((l) => String(l['msg']).startsWith('second ')), 'no worker took it for a second signal')
+  t.notOk(
+    gw.logs().some((l) => String(l['msg']).startsWith('second ')),
+    'no worker took it for a second signal',
+  )
 })
 
 t.test('workers do not outlive a primary killed outright', async (t) => {

@@ -66,7 +66,9 @@ async function headOnly(base: string, head: string) {
   const conn = open(base)
   conn.write(`${head}Expect: 100-continue\r\n\r\n`)
   // A final answer, complete with its JSON body, or the interim 100 alone.
-  await conn.until(() => /^HTTP\/1\.1 [2-5]\d\d [^]*\r\n\r\n\{[^]*\}$/.test(conn.state.text) || /^HTTP\/1\.1 100 Continue\r\n\r\n$/.test(conn.state.text))
+  await conn.until(
+    () => /^HTTP\/1\.1 [2-5]\d\d [^]*\r\n\r\n\{[^]*\}$/.test(conn.state.text) || /^HTTP\/1\.1 100 Continue\r\n\r\n$/.test(conn.state.text),
+  )
   return conn
 }
 

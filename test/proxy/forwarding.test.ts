@@ -241,10 +241,17 @@ t.test('an upstream that dies mid-way through a streamed body cuts the client of
   const answer = await raw(gw.url, 'GET /public/big HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n')
   // raw() gives up after 2 s: a gateway that left the client hanging would get here too.
   t.ok(performance.now() - sent < 1500, 'the client connection was closed, not left hanging')
-  t.ok(gw.logs().some((l) => l['msg'] === 'upstream failed mid-response' && l['level'] === 40), 'and the failure is logged')
+  t.ok(
+    gw.logs().some((l) => l['msg'] === 'upstream failed mid-response' && l['level'] === 40),
+    'and the failure is logged',
+  )
   t.match(await accessLine(gw, '/public/big'), { status: 200, cutShort: 'upstream' }, 'the access line says the answer was cut short')
   const metrics = await (await fetch(`${gw.url}/metrics`)).text()
-  t.equal(value(metrics, 'portcullis_requests_total', { route: 'public', method: 'GET', status_class: '5xx' }), 1, 'the metrics count it as a failure')
+  t.equal(
+    value(metrics, 'portcullis_requests_total', { route: 'public', method: 'GET', status_class: '5xx' }),
+    1,
+    'the metrics count it as a failure',
+  )
   t.equal(statusOf(answer), 200, 'the headers had gone out before the upstream failed')
   const body = answer.slice(answer.indexOf('\r\n\r\n') + 4)
   t.ok(body.length >= part.length && body.length < part.length * 3, `the client got the ${body.length} bytes there were and then a closed connection`)
@@ -255,8 +262,11 @@ t.test('an upstream status outside 100–599 (600 here) becomes a 502 problem, n
   const server = createNetServer((socket) => {
     socket.on('error', () => {}) // the gateway drops the connection of an answer it refuses
     socket.once('data', (data) => {
-      if (!data.toString().startsWith('GET /public/big ')) return void socket.end('HTTP/1.1 600 Strange\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nhi')
-      socket.end(`HTTP/1.1 600 Strange\r\ncontent-type: text/plain\r\ncontent-length: ${BUFFERED_RESPONSE_LIMIT + 1}\r\n\r\n${'x'.repeat(BUFFERED_RESPONSE_LIMIT + 1)}`)
+      if (!data.toString().startsWith('GET /public/big '))
+        return void socket.end('HTTP/1.1 600 Strange\r\ncontent-type: text/plain\r\ncontent-length: 2\r\n\r\nhi')
+      socket.end(
+        `HTTP/1.1 600 Strange\r\ncontent-type: text/plain\r\ncontent-length: ${BUFFERED_RESPONSE_LIMIT + 1}\r\n\r\n${'x'.repeat(BUFFERED_RESPONSE_LIMIT + 1)}`,
+      )
     })
   })
   server.listen(0, '127.0.0.1')

@@ -58,7 +58,11 @@ t.test('a Cookie header holding only the gateway’s cookies is left out, not se
   t.notOk('cookie' in out)
   t.notOk('x-user-id' in out, 'no identity, no identity headers')
   t.notOk('x-forwarded-host' in out, 'no Host from the client, none claimed for it')
-  t.same(Object.values(out).filter((v) => v === undefined), [], 'no field is left undefined (the WebSocket client would refuse it)')
+  t.same(
+    Object.values(out).filter((v) => v === undefined),
+    [],
+    'no field is left undefined (the WebSocket client would refuse it)',
+  )
   const named = upstreamRequestHeaders({ host: 'gw.example', connection: 'cookie', cookie: 'theme=dark' }, facts())
   t.notOk('cookie' in named, 'a Cookie header its own Connection header names is hop-by-hop too')
 })

@@ -73,7 +73,10 @@ t.test('client-sent identity headers are stripped in every spelling, on public a
     ['X-uSeR_iD', 'root'],
   ]
   await send(gw.url, '/public/x', { headers: spoofed })
-  const names = up.last().rawHeaders.filter((_, i) => i % 2 === 0).map((n) => n.toLowerCase().replaceAll('_', '-'))
+  const names = up
+    .last()
+    .rawHeaders.filter((_, i) => i % 2 === 0)
+    .map((n) => n.toLowerCase().replaceAll('_', '-'))
   t.notOk(names.includes('x-user-id') || names.includes('x-user-roles') || names.includes('x-session-id'), 'none reach a public route')
 
   const token = await makeToken(gw.keyring, { sub: 'u-real' })
@@ -100,7 +103,9 @@ t.test('the access cookie authenticates, and the gateway cookies never reach the
   const up = await startUpstream(t)
   const gw = await startGateway(t, config(up.url))
   const token = await makeToken(gw.keyring, { sub: 'u-cookie' })
-  const res = await send(gw.url, '/api/x', { headers: { cookie: `theme=dark; portcullis_at=${token}; portcullis_rt=abc; __Host-portcullis_at=zzz; lang=en` } })
+  const res = await send(gw.url, '/api/x', {
+    headers: { cookie: `theme=dark; portcullis_at=${token}; portcullis_rt=abc; __Host-portcullis_at=zzz; lang=en` },
+  })
   t.equal(res.status, 200)
   const seen = up.last()
   t.equal(seen.headers['x-user-id'], 'u-cookie')
@@ -110,7 +115,9 @@ t.test('the access cookie authenticates, and the gateway cookies never reach the
 t.test('X-Forwarded-* describe the real client when no proxy is trusted', async (t) => {
   const up = await startUpstream(t)
   const gw = await startGateway(t, config(up.url))
-  await send(gw.url, '/public/x', { headers: { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-host': 'evil.example', forwarded: 'for=6.6.6.6', host: 'gw.example:8080' } })
+  await send(gw.url, '/public/x', {
+    headers: { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-host': 'evil.example', forwarded: 'for=6.6.6.6', host: 'gw.example:8080' },
+  })
   const seen = up.last()
   t.equal(seen.headers['x-forwarded-for'], '127.0.0.1')
   t.equal(seen.headers['x-forwarded-proto'], 'http')
@@ -122,7 +129,12 @@ t.test("an upstream's Set-Cookie for the gateway's cookie names is dropped; othe
   const up = await startUpstream(t)
   const gw = await startGateway(t, config(up.url))
   up.handle((_req, res) => {
-    res.setHeader('set-cookie', ['portcullis_at=evil; Path=/', '__Host-portcullis_at=evil; Path=/; Secure', '__Secure-portcullis_rt=x', 'app=1; Path=/'])
+    res.setHeader('set-cookie', [
+      'portcullis_at=evil; Path=/',
+      '__Host-portcullis_at=evil; Path=/; Secure',
+      '__Secure-portcullis_rt=x',
+      'app=1; Path=/',
+    ])
     res.setHeader('connection', 'x-internal')
     res.setHeader('x-internal', 'secret-hop')
     res.end('ok')
@@ -192,7 +204,11 @@ t.test('cookie-authenticated unsafe requests from another origin are refused as 
   t.equal((await post({ origin: gw.url, 'sec-fetch-site': 'cross-site' })).status, 403)
   t.equal((await post({ origin: gw.url })).status, 200, 'our own origin')
   t.equal((await send(gw.url, '/api/x', { headers: { cookie, origin: 'https://evil.example' } })).status, 200, 'safe methods pass')
-  const bearer = await send(gw.url, '/api/x', { method: 'POST', headers: { authorization: `Bearer ${token}`, origin: 'https://evil.example' }, body: '{}' })
+  const bearer = await send(gw.url, '/api/x', {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, origin: 'https://evil.example' },
+    body: '{}',
+  })
   t.equal(bearer.status, 200, 'a bearer token is not ambient: no CSRF check')
 })
 
@@ -236,7 +252,9 @@ t.test('every request log line carries the request id, and no credential appears
   const up = await startUpstream(t)
   const gw = await startGateway(t, config(up.url))
   const token = await makeToken(gw.keyring)
-  const res = await send(gw.url, '/api/x?access_token=leak', { headers: { authorization: `Bearer ${token}`, cookie: 'portcullis_at=cookie-secret', 'x-request-id': 'trace-123' } })
+  const res = await send(gw.url, '/api/x?access_token=leak', {
+    headers: { authorization: `Bearer ${token}`, cookie: 'portcullis_at=cookie-secret', 'x-request-id': 'trace-123' },
+  })
   t.equal(res.status, 200)
   // The access line is written when the response has finished, just after the client has it.
   for (let i = 0; i < 50 && !gw.logs().some((l) => l['reqId'] === 'trace-123'); i++) await new Promise((r) => setTimeout(r, 10))

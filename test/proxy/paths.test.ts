@@ -80,7 +80,10 @@ routes:
     if (status === 400) t.match(answer, /"code":"invalid_request"/, `${target} is JSON`)
   }
   t.equal(api.seen.length, 0, 'the protected upstream saw nothing')
-  t.ok(pub.seen.every((s) => !s.url.includes('..') && !/%2e/i.test(s.url) && !s.url.includes('//')), 'the public upstream only saw normalised paths')
+  t.ok(
+    pub.seen.every((s) => !s.url.includes('..') && !/%2e/i.test(s.url) && !s.url.includes('//')),
+    'the public upstream only saw normalised paths',
+  )
   t.ok(pub.seen.some((s) => s.url === '/public/x'))
 
   const token = await makeToken(gw.keyring)

@@ -71,10 +71,7 @@ const CONTENT_TYPES = [
 
 t.test('random bytes of every content type, with a length or chunked, reach the upstream byte for byte within server.bodyLimit', async (t) => {
   const up = await hashingUpstream(t)
-  const gw = await startGateway(
-    t,
-    `server: { bodyLimit: 600000 }\nroutes:\n  - { name: files, prefix: /files, upstream: "${up.url}", auth: none }\n`,
-  )
+  const gw = await startGateway(t, `server: { bodyLimit: 600000 }\nroutes:\n  - { name: files, prefix: /files, upstream: "${up.url}", auth: none }\n`)
   for (const type of CONTENT_TYPES) {
     for (const framing of ['content-length', 'chunked'] as const) {
       // Random bytes are invalid UTF-8 and invalid JSON: any decoding or parsing shows.

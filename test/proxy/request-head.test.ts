@@ -38,19 +38,45 @@ t.test('two Host header lines are answered 400 invalid_request and never forward
   const up = await startUpstream(t)
   const gw = await gateway(t, up.url)
   t.same(answerOf(await raw(gw.url, get('Host: a.example\r\nHost: b.example\r\n'))), { status: 400, code: 'invalid_request' })
-  t.same(answerOf(await raw(gw.url, get('Host: a.example\r\nhOsT: a.example\r\n'))), { status: 400, code: 'invalid_request' }, 'in any case, even the same value')
+  t.same(
+    answerOf(await raw(gw.url, get('Host: a.example\r\nhOsT: a.example\r\n'))),
+    { status: 400, code: 'invalid_request' },
+    'in any case, even the same value',
+  )
   t.equal(up.seen.length, 0)
 })
 
 t.test('a Host that is not uri-host[:port] is answered 400 invalid_request and never forwarded; one that is, is served', async (t) => {
   const up = await startUpstream(t)
   const gw = await gateway(t, up.url)
-  for (const host of ['evil.example/x', 'a b', '[::1', 'a:port', '', ':8080', 'user@a.example', 'a.example,b.example', 'a\tb', '[fe80::1%eth0]', '[::1]x', 'caf\u00e9.example']) {
+  for (const host of [
+    'evil.example/x',
+    'a b',
+    '[::1',
+    'a:port',
+    '',
+    ':8080',
+    'user@a.example',
+    'a.example,b.example',
+    'a\tb',
+    '[fe80::1%eth0]',
+    '[::1]x',
+    'caf\u00e9.example',
+  ]) {
     const answer = answerOf(await raw(gw.url, get(`Host: ${host}\r\n`)))
     t.same(answer, { status: 400, code: 'invalid_request' }, JSON.stringify(host))
   }
   t.equal(up.seen.length, 0)
-  for (const host of ['gw.example', 'gw.example:8080', '127.0.0.1:80', '[::1]:8080', '[::1]', 'xn--bcher-kva.example', 'b%C3%BCcher.example', 'gw.example:']) {
+  for (const host of [
+    'gw.example',
+    'gw.example:8080',
+    '127.0.0.1:80',
+    '[::1]:8080',
+    '[::1]',
+    'xn--bcher-kva.example',
+    'b%C3%BCcher.example',
+    'gw.example:',
+  ]) {
     t.equal(statusOf(await raw(gw.url, get(`Host: ${host}\r\n`))), 200, host)
     t.equal(up.last().headers['x-forwarded-host'], host)
   }
@@ -98,5 +124,6 @@ t.test('a request expecting 100-continue with a bad Host gets its 400 without a 
 
 t.test('validHost follows RFC 9110 §7.2 without its comma', async (t) => {
   for (const ok of ['a', 'a.b-c_d~e', "!$&'()*+;=", '%41', '1.2.3.4:65535', '[2001:db8::1]:443', 'a:']) t.ok(validHost(ok), ok)
-  for (const bad of ['', '%4', '%zz', 'a,b', '[2001:db8::1', '[v1.x]', 'a:-1', 'a:1a', 'a/b', 'a?b', 'a#b', 'a@b', '\u00e9']) t.notOk(validHost(bad), bad)
+  for (const bad of ['', '%4', '%zz', 'a,b', '[2001:db8::1', '[v1.x]', 'a:-1', 'a:1a', 'a/b', 'a?b', 'a#b', 'a@b', '\u00e9'])
+    t.notOk(validHost(bad), bad)
 })

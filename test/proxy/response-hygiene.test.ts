@@ -14,7 +14,16 @@ routes:
   - { name: root, prefix: /, upstream: "${up}", rewritePrefix: /v1, auth: none }
 `
 
-const PAYLOADS = ['/v1//evil.example/', '/v1/\\evil.example/', '/v1/\\\\evil.example', '/v1//\\evil', '/v1/%2f%2fevil', '/v1/\t/evil', '/v1/\\\t\\evil.example', '/v1///evil.example']
+const PAYLOADS = [
+  '/v1//evil.example/',
+  '/v1/\\evil.example/',
+  '/v1/\\\\evil.example',
+  '/v1//\\evil',
+  '/v1/%2f%2fevil',
+  '/v1/\t/evil',
+  '/v1/\\\t\\evil.example',
+  '/v1///evil.example',
+]
 
 t.test('a Location rewritten for a root route never resolves to another origin', async (t) => {
   const up = await startUpstream(t)

@@ -17,7 +17,9 @@ async function gateway(t: Test, routes: string) {
 
 const upgrade = (path: string, protocol: string) =>
   `GET ${path} HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: ${protocol}\r\n` +
-  (protocol === 'websocket' ? 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n' : 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n') +
+  (protocol === 'websocket'
+    ? 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
+    : 'HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n') +
   '\r\n'
 
 t.test('an h2c upgrade offer is declined by answering the request in HTTP/1.1', async (t) => {

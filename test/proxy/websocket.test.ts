@@ -22,7 +22,10 @@ function open(url: string, headers: Record<string, string> = {}): Promise<WebSoc
 t.test('a WebSocket upgrade without a token is refused with 401 before reaching the upstream', async (t) => {
   const up = await startUpstream(t, { websocket: true })
   const gw = await startGateway(t, config(up.url))
-  const refused = await open(gw.url.replace('http', 'ws') + '/ws/chat').then(() => null, (err: { status?: number }) => err.status)
+  const refused = await open(gw.url.replace('http', 'ws') + '/ws/chat').then(
+    () => null,
+    (err: { status?: number }) => err.status,
+  )
   t.equal(refused, 401)
   t.equal(up.seen.length, 0)
 })

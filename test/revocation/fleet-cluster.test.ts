@@ -15,19 +15,38 @@ async function propagation(t: Test, store: string) {
   const fleet = await startFleet(t, { store })
   const a = await fleet.start('a')
   const b = await fleet.start('b')
-  for (const gw of [a, b]) t.ok(await until(() => send(gw.url, '/readyz'), (r) => r.status === 200, 15_000) !== null, `${gw.name} ready`)
+  for (const gw of [a, b])
+    t.ok(
+      (await until(
+        () => send(gw.url, '/readyz'),
+        (r) => r.status === 200,
+        15_000,
+      )) !== null,
+      `${gw.name} ready`,
+    )
   // Users whose keys lie on different slots (and, on the cluster, different masters).
   const sessions = [await login(a.url), await login(a.url, 'bob')]
   for (const s of sessions) t.equal((await api(b.url, s.accessToken)).status, 200)
   t.equal((await logout(a.url, sessions[0]!.accessToken)).status, 204)
   t.equal((await send(a.url, '/auth/logout-all', { method: 'POST', headers: bearer(sessions[1]!.accessToken) })).status, 204)
   for (const s of sessions) {
-    const ms = await until(() => api(b.url, s.accessToken), (r) => r.status === 401, 1000)
+    const ms = await until(
+      () => api(b.url, s.accessToken),
+      (r) => r.status === 401,
+      1000,
+    )
     t.ok(ms !== null, `refused on B after ${ms?.toFixed(1)} ms`)
     t.equal(codeOf(await api(b.url, s.accessToken)), 'token_revoked')
   }
   const late = await fleet.start('c')
-  t.ok(await until(() => send(late.url, '/readyz'), (r) => r.status === 200, 15_000) !== null, 'a late instance gets ready')
+  t.ok(
+    (await until(
+      () => send(late.url, '/readyz'),
+      (r) => r.status === 200,
+      15_000,
+    )) !== null,
+    'a late instance gets ready',
+  )
   for (const s of sessions) t.equal(codeOf(await api(late.url, s.accessToken)), 'token_revoked', 'and loaded the set from the store')
 }
 
@@ -45,7 +64,14 @@ t.test('a cluster master going down fails only the sessions on its slots, fast; 
   const cluster = await startRedisCluster(t)
   const fleet = await startFleet(t, { store: `type: redis-cluster\nnodes: [${cluster.nodes.map((n) => `"${n}"`).join(', ')}]` })
   const a = await fleet.start('a')
-  t.ok(await until(() => send(a.url, '/readyz'), (r) => r.status === 200, 15_000) !== null, 'ready')
+  t.ok(
+    (await until(
+      () => send(a.url, '/readyz'),
+      (r) => r.status === 200,
+      15_000,
+    )) !== null,
+    'ready',
+  )
   const probe = new Redis(cluster.servers[0]!.port, '127.0.0.1', { lazyConnect: true })
   t.teardown(() => probe.disconnect())
   const slots = (await probe.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>
@@ -66,6 +92,10 @@ t.test('a cluster master going down fails only the sessions on its slots, fast; 
   t.not(bobPort, alicePort, "bob's keys live on another master (their tags hash to slots 2093 and 12541)")
   t.equal((await loginAnswer(a.url, 'bob')).status, 200, 'so he signs in')
   await down.start()
-  const back = await until(() => loginAnswer(a.url), (r) => r.status === 200, 20_000)
+  const back = await until(
+    () => loginAnswer(a.url),
+    (r) => r.status === 200,
+    20_000,
+  )
   t.ok(back !== null, `alice signs in again ${back?.toFixed(0)} ms after her node returned`)
 })

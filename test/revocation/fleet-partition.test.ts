@@ -17,32 +17,48 @@ const HEAL_BOUND_MS = 5000
 const redis = await startRedis(t)
 const fleet = await startFleet(t, { store: 'type: redis\nurl: ${REDIS_URL}' })
 const a = await fleet.start('a', redis.url)
-const ready = (url: string) => until(() => send(url, '/readyz'), (r) => r.status === 200, 10_000)
+const ready = (url: string) =>
+  until(
+    () => send(url, '/readyz'),
+    (r) => r.status === 200,
+    10_000,
+  )
 
 t.test('tokens revoked while B was cut off (connections reset) fail on B soon after the link heals', async (t) => {
   const proxy = await startTcpProxy(t, redis.port)
   const b = await fleet.start('b', proxy.url)
-  t.ok(await ready(b.url) !== null, 'B is ready')
+  t.ok((await ready(b.url)) !== null, 'B is ready')
   const s = await login(a.url)
   t.equal((await api(b.url, s.accessToken)).status, 200)
 
   proxy.cut()
   t.equal((await logout(a.url, s.accessToken)).status, 204, 'A ends the session while B cannot hear it')
-  t.ok(await until(() => send(b.url, '/readyz'), (r) => r.status === 503, 2000) !== null, 'B reports itself not ready')
+  t.ok(
+    (await until(
+      () => send(b.url, '/readyz'),
+      (r) => r.status === 503,
+      2000,
+    )) !== null,
+    'B reports itself not ready',
+  )
   t.equal((await send(b.url, '/healthz')).status, 200, 'but alive')
   t.equal((await api(b.url, s.accessToken)).status, 200, 'B cannot know yet (the documented window)')
 
   proxy.heal()
-  const ms = await until(() => api(b.url, s.accessToken), (r) => r.status === 401, HEAL_BOUND_MS)
+  const ms = await until(
+    () => api(b.url, s.accessToken),
+    (r) => r.status === 401,
+    HEAL_BOUND_MS,
+  )
   t.ok(ms !== null, `B refuses the token ${ms?.toFixed(0)} ms after the heal`)
   t.equal(codeOf(await api(b.url, s.accessToken)), 'token_revoked')
-  t.ok(await ready(b.url) !== null, 'and is ready again')
+  t.ok((await ready(b.url)) !== null, 'and is ready again')
 })
 
 t.test('tokens revoked during a silent partition fail on B once it heals; B answers 503 quickly meanwhile', async (t) => {
   const proxy = await startTcpProxy(t, redis.port)
   const b = await fleet.start('b', proxy.url)
-  t.ok(await ready(b.url) !== null, 'B is ready')
+  t.ok((await ready(b.url)) !== null, 'B is ready')
   const s = await login(a.url)
   const other = await login(a.url, 'bob')
 
@@ -58,12 +74,23 @@ t.test('tokens revoked during a silent partition fail on B once it heals; B answ
   t.equal((await api(b.url, other.accessToken)).status, 200, 'valid tokens keep working on B')
 
   proxy.heal()
-  const ms = await until(() => api(b.url, s.accessToken), (r) => r.status === 401, HEAL_BOUND_MS)
+  const ms = await until(
+    () => api(b.url, s.accessToken),
+    (r) => r.status === 401,
+    HEAL_BOUND_MS,
+  )
   t.ok(ms !== null, `B refuses the token ${ms?.toFixed(0)} ms after the heal`)
-  t.ok(await ready(b.url) !== null, 'B is ready again')
+  t.ok((await ready(b.url)) !== null, 'B is ready again')
   // Readiness pings the session store; the rate-limit store has a connection of its own,
   // which recovers on its own clock: a sign-in may need a moment more.
-  t.ok(await until(() => loginAnswer(b.url), (r) => r.status === 200, 3000) !== null, 'and signs users in again')
+  t.ok(
+    (await until(
+      () => loginAnswer(b.url),
+      (r) => r.status === 200,
+      3000,
+    )) !== null,
+    'and signs users in again',
+  )
 })
 
 t.test('a new instance is not ready until its first sync, then enforces older revocations', async (t) => {
@@ -87,16 +114,27 @@ t.test('a new instance is not ready until its first sync, then enforces older re
 t.test('connections that went mute for good are noticed: B reconnects, resyncs and serves again', async (t) => {
   const proxy = await startTcpProxy(t, redis.port)
   const b = await fleet.start('b', proxy.url)
-  t.ok(await ready(b.url) !== null, 'B is ready')
+  t.ok((await ready(b.url)) !== null, 'B is ready')
   const s = await login(a.url)
   proxy.cut({ silent: true })
   t.equal((await logout(a.url, s.accessToken)).status, 204)
   // The link is back, but B's open connections lead nowhere and nothing tells B so.
   proxy.heal({ zombies: true })
-  const ms = await until(() => api(b.url, s.accessToken), (r) => r.status === 401, 10_000)
+  const ms = await until(
+    () => api(b.url, s.accessToken),
+    (r) => r.status === 401,
+    10_000,
+  )
   t.ok(ms !== null, `B refuses the token ${ms?.toFixed(0)} ms after the heal`)
-  t.ok(await ready(b.url) !== null, 'B is ready again')
+  t.ok((await ready(b.url)) !== null, 'B is ready again')
   // Readiness pings the session store; the rate-limit store has a connection of its own,
   // which recovers on its own clock: a sign-in may need a moment more.
-  t.ok(await until(() => loginAnswer(b.url), (r) => r.status === 200, 3000) !== null, 'and signs users in again')
+  t.ok(
+    (await until(
+      () => loginAnswer(b.url),
+      (r) => r.status === 200,
+      3000,
+    )) !== null,
+    'and signs users in again',
+  )
 })

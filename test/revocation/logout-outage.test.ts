@@ -11,7 +11,12 @@ import { startRedis } from '../helpers/redis.js'
 import { startFleet, type Instance } from '../helpers/fleet.js'
 import { api, bearer, codeOf, login, logout, refresh, until, type Tokens } from '../helpers/fleet-client.js'
 
-const ready = (gw: Instance) => until(() => send(gw.url, '/readyz'), (r) => r.status === 200, 10_000)
+const ready = (gw: Instance) =>
+  until(
+    () => send(gw.url, '/readyz'),
+    (r) => r.status === 200,
+    10_000,
+  )
 const post = (gw: Instance, path: string, headers: Record<string, string>, body?: string) =>
   send(gw.url, path, { method: 'POST', headers, ...(body === undefined ? {} : { body }) })
 
@@ -22,7 +27,7 @@ t.test('session endings asked for while Redis is down are carried out when it re
   const fleet = await startFleet(t, { store: 'type: redis\nurl: ${REDIS_URL}', accessTokenTtl: '15s', now: () => clock.now })
   const a = await fleet.start('a', redis.url)
   const b = await fleet.start('b', redis.url)
-  for (const gw of [a, b]) t.ok(await ready(gw) !== null, `${gw.name} ready`)
+  for (const gw of [a, b]) t.ok((await ready(gw)) !== null, `${gw.name} ready`)
 
   const alice = [await login(a.url), await login(b.url)]
   const [bobByAccess, bobByRefresh, bobByAdmin] = [await login(a.url, 'bob'), await login(b.url, 'bob'), await login(a.url, 'bob')]
@@ -39,7 +44,7 @@ t.test('session endings asked for while Redis is down are carried out when it re
 
   clock.now += 1000
   await redis.start()
-  for (const gw of [a, b]) t.ok(await ready(gw) !== null, `${gw.name} ready again`)
+  for (const gw of [a, b]) t.ok((await ready(gw)) !== null, `${gw.name} ready again`)
   // Signed in after the logout-all: a retry of it must not end this one.
   const aliceLater = await login(b.url)
 
@@ -52,8 +57,11 @@ t.test('session endings asked for while Redis is down are carried out when it re
   // these sessions, so only their ending in the store keeps them from minting tokens.
   clock.now += 50_000
   const ended: Array<[string, Tokens]> = [
-    ['the logout-all caller', alice[0]!], ["the logout-all caller's other device", alice[1]!],
-    ['the logout by access token', bobByAccess], ['the logout by refresh token', bobByRefresh], ['the admin delete', bobByAdmin],
+    ['the logout-all caller', alice[0]!],
+    ["the logout-all caller's other device", alice[1]!],
+    ['the logout by access token', bobByAccess],
+    ['the logout by refresh token', bobByRefresh],
+    ['the admin delete', bobByAdmin],
   ]
   for (const [what, tokens] of ended) {
     for (const gw of [a, b]) {
@@ -73,7 +81,7 @@ t.test('a revoked token is accepted by logout-all only as the retry of a logout-
   const clock = { now: Date.now() }
   const fleet = await startFleet(t, { store: 'type: redis\nurl: ${REDIS_URL}', now: () => clock.now })
   const a = await fleet.start('a', redis.url)
-  t.ok(await ready(a) !== null)
+  t.ok((await ready(a)) !== null)
   const first = await login(a.url)
   t.equal((await logout(a.url, first.accessToken)).status, 204)
   const other = await login(a.url)

@@ -18,7 +18,12 @@ t.test('strict: a session must exist in the store on every request', async (t) =
   const fleet = await startFleet(t, { store: 'type: redis\nurl: ${REDIS_URL}', mode: 'strict' })
   const a = await fleet.start('a', redis.url)
   const b = await fleet.start('b', redis.url)
-  for (const gw of [a, b]) await until(() => send(gw.url, '/readyz'), (r) => r.status === 200, 10_000)
+  for (const gw of [a, b])
+    await until(
+      () => send(gw.url, '/readyz'),
+      (r) => r.status === 200,
+      10_000,
+    )
 
   const s = await login(a.url)
   t.equal((await api(b.url, s.accessToken)).status, 200)
@@ -38,11 +43,19 @@ t.test('strict: a session must exist in the store on every request', async (t) =
   t.ok(down.ms < 1500, `and says so in ${down.ms.toFixed(0)} ms`)
   await redis.start()
   // The restart lost the session (no persistence in tests): strict refuses it, as it should.
-  const back = await until(() => api(b.url, kept.accessToken), (r) => r.status !== 503, 10_000)
+  const back = await until(
+    () => api(b.url, kept.accessToken),
+    (r) => r.status !== 503,
+    10_000,
+  )
   t.ok(back !== null, 'the store answers again')
   t.equal(codeOf(await api(b.url, kept.accessToken)), 'token_revoked', 'a session lost with the data is refused')
   // A reconnects on its own schedule: the check above only waited for B.
-  await until(() => send(a.url, '/readyz'), (r) => r.status === 200, 10_000)
+  await until(
+    () => send(a.url, '/readyz'),
+    (r) => r.status === 200,
+    10_000,
+  )
   const fresh = await login(b.url)
   t.equal((await api(a.url, fresh.accessToken)).status, 200, 'new sessions work')
 })
@@ -52,7 +65,12 @@ t.test('off: signature and claims only; an ended session keeps its access tokens
   const fleet = await startFleet(t, { store: 'type: redis\nurl: ${REDIS_URL}', mode: 'off' })
   const a = await fleet.start('a', redis.url)
   const b = await fleet.start('b', redis.url)
-  for (const gw of [a, b]) await until(() => send(gw.url, '/readyz'), (r) => r.status === 200, 10_000)
+  for (const gw of [a, b])
+    await until(
+      () => send(gw.url, '/readyz'),
+      (r) => r.status === 200,
+      10_000,
+    )
 
   const s = await login(a.url)
   t.equal((await logout(a.url, s.accessToken)).status, 204)

@@ -97,7 +97,10 @@ t.test('a paged resync brings every live entry and no dead one, a bounded page a
   t.equal(set.size, live.length + subjects.length, 'every live session and mark, once each')
   t.equal(live.filter((sid, k) => !set.isRevoked(sid, `u-${k % 997}`, 0)).length, 0, 'all 60,000 sessions are revoked')
   t.equal(dead.filter((sid) => set.isRevoked(sid, 'nobody', 0)).length, 0, 'no expired entry came back')
-  t.ok(subjects.every((s, k) => set.isRevoked('no-such-session', s, (now - k) / 1000 - 2)), 'each mark with its own notBefore')
+  t.ok(
+    subjects.every((s, k) => set.isRevoked('no-such-session', s, (now - k) / 1000 - 2)),
+    'each mark with its own notBefore',
+  )
   t.notOk(set.isRevoked('no-such-session', subjects[5]!, (now - 5) / 1000), 'and not a later one')
 })
 
@@ -109,11 +112,22 @@ t.test('a resync with a 200 ms commandTimeout succeeds in pages where one reply 
 
   // The whole ZSET in one call, as the snapshot used to read it.
   const oneReply = await makeStore(t, redis, 200, 1_000_000)
-  const error = await oneReply.revocations(now).then(() => null, (err: unknown) => err)
+  const error = await oneReply.revocations(now).then(
+    () => null,
+    (err: unknown) => err,
+  )
   t.ok(error instanceof GatewayError && error.code === 'store_unavailable', 'one reply outlives the timeout')
   // The abandoned call still runs in Redis, and its reply still reaches this process and is
   // parsed on its event loop: a ping on the same connection answers once both are over.
-  await waitFor('the abandoned reply to be consumed', () => oneReply.ping().then(() => true, () => false), 10_000)
+  await waitFor(
+    'the abandoned reply to be consumed',
+    () =>
+      oneReply.ping().then(
+        () => true,
+        () => false,
+      ),
+    10_000,
+  )
 
   const set = new RevocationSet()
   const sync = new RevocationSync(await makeStore(t, redis, 200, 10_000), set, { resyncInterval: 600_000, retryDelay: 600_000, now: () => now, log })

@@ -9,8 +9,17 @@ import { startRedis } from '../helpers/redis.js'
 import { startFleet, type Instance } from '../helpers/fleet.js'
 import { api, login, logout, until } from '../helpers/fleet-client.js'
 
-const ready = (gw: Instance) => until(() => send(gw.url, '/readyz'), (r) => r.status === 200, 10_000)
-const silences = (gw: Instance) => gw.logText().split('\n').filter((line) => line.includes('redis connection went silent')).length
+const ready = (gw: Instance) =>
+  until(
+    () => send(gw.url, '/readyz'),
+    (r) => r.status === 200,
+    10_000,
+  )
+const silences = (gw: Instance) =>
+  gw
+    .logText()
+    .split('\n')
+    .filter((line) => line.includes('redis connection went silent')).length
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 t.test('a fleet that lived through a 5 s Redis stall reconnects once, then stays quiet and in sync', async (t) => {
@@ -18,14 +27,14 @@ t.test('a fleet that lived through a 5 s Redis stall reconnects once, then stays
   const fleet = await startFleet(t, { store: 'type: redis\nurl: ${REDIS_URL}' })
   const a = await fleet.start('a', redis.url)
   const b = await fleet.start('b', redis.url)
-  for (const gw of [a, b]) t.ok(await ready(gw) !== null, `${gw.name} ready`)
+  for (const gw of [a, b]) t.ok((await ready(gw)) !== null, `${gw.name} ready`)
 
   // The watchdog pings every second and drops a connection silent for 3 s (default timeout):
   // 5 s of silence reach every connection's deadline whatever the phase of its pings.
   redis.pause()
   await sleep(5000)
   redis.resume()
-  for (const gw of [a, b]) t.ok(await ready(gw) !== null, `${gw.name} ready again`)
+  for (const gw of [a, b]) t.ok((await ready(gw)) !== null, `${gw.name} ready again`)
   // Log lines reach the destination within a second (src/ops/logger.ts).
   await sleep(2000)
   const afterStall = [silences(a), silences(b)]
@@ -36,5 +45,12 @@ t.test('a fleet that lived through a 5 s Redis stall reconnects once, then stays
   t.same([silences(a), silences(b)], afterStall, 'no connection was dropped again once Redis answered')
   const session = await login(a.url)
   t.equal((await logout(a.url, session.accessToken)).status, 204)
-  t.ok(await until(() => api(b.url, session.accessToken), (r) => r.status === 401, 1000) !== null, 'revocations still reach the other instance')
+  t.ok(
+    (await until(
+      () => api(b.url, session.accessToken),
+      (r) => r.status === 401,
+      1000,
+    )) !== null,
+    'revocations still reach the other instance',
+  )
 })

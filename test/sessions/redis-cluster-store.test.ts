@@ -8,13 +8,19 @@ import { T0, login, recorder, sessionEvent } from './store-fixtures.js'
 
 t.test('the shared store contract holds on a 3-master Redis Cluster', async (t) => {
   const cluster = await startRedisCluster(t)
-  storeContract(t, redisContract(storeConfig({ type: 'redis-cluster', nodes: cluster.nodes }), () => cluster.stop()))
+  storeContract(
+    t,
+    redisContract(storeConfig({ type: 'redis-cluster', nodes: cluster.nodes }), () => cluster.stop()),
+  )
 })
 
 t.test('the shared store contract holds behind Redis Sentinel', async (t) => {
   const sentinel = await startRedisSentinel(t)
   const config = storeConfig({ type: 'redis-sentinel', sentinels: sentinel.sentinels, name: sentinel.name })
-  storeContract(t, redisContract(config, () => sentinel.stop()))
+  storeContract(
+    t,
+    redisContract(config, () => sentinel.stop()),
+  )
 })
 
 t.test('a revocation whose slot is down is kept, and written once its node is back', async (t) => {
@@ -39,7 +45,6 @@ t.test('a revocation whose slot is down is kept, and written once its node is ba
   t.equal(await store.get(id, T0), null, 'the session itself has ended')
   t.ok(feed.events.some(sessionEvent(id)), 'and this instance rejects its tokens already')
   await revNode.start()
-  await waitFor('the pending revocation', async () =>
-    (await store.revocations(T0)).sessions.some(([sid]) => sid === id), 20_000)
+  await waitFor('the pending revocation', async () => (await store.revocations(T0)).sessions.some(([sid]) => sid === id), 20_000)
   t.pass('the revocation reached the store once the node returned')
 })

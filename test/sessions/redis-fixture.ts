@@ -10,15 +10,24 @@ import type { SessionStore, StoreOptions } from '../../src/sessions/types.js'
 import { OPTIONS, type ContractOptions, type StoreFixture, type TapTest } from './store-fixtures.js'
 
 export const storeConfig = (over: Partial<StoreConfig>): StoreConfig => ({
-  type: 'redis', url: 'redis://127.0.0.1:1', nodes: [], sentinels: [], name: 'mymaster',
-  keyPrefix: 'portcullis:', commandTimeout: 500, ...over,
+  type: 'redis',
+  url: 'redis://127.0.0.1:1',
+  nodes: [],
+  sentinels: [],
+  name: 'mymaster',
+  keyPrefix: 'portcullis:',
+  commandTimeout: 500,
+  ...over,
 })
 
 let counter = 0
 
 /** One store on its own connections; closed on teardown. */
 export async function redisStore(
-  t: TapTest, config: StoreConfig, prefix: string, options: Partial<StoreOptions> = {},
+  t: TapTest,
+  config: StoreConfig,
+  prefix: string,
+  options: Partial<StoreOptions> = {},
 ): Promise<{ store: SessionStore; client: Redis | Cluster }> {
   const { client, subscriber } = createRedisClients(config)
   await whenReady(client, 10_000)
@@ -54,9 +63,14 @@ export async function inspectKeys(client: Redis | Cluster, prefix: string) {
       cursor = next
       for (const key of keys) {
         const type = await node.type(key)
-        const content = type === 'string' ? ((await node.getBuffer(key)) ?? Buffer.alloc(0)).toString('latin1')
-          : type === 'zset' ? (await node.zrange(key, 0, -1, 'WITHSCORES')).join(' ')
-            : type === 'hash' ? JSON.stringify(await node.hgetall(key)) : `<${type}>`
+        const content =
+          type === 'string'
+            ? ((await node.getBuffer(key)) ?? Buffer.alloc(0)).toString('latin1')
+            : type === 'zset'
+              ? (await node.zrange(key, 0, -1, 'WITHSCORES')).join(' ')
+              : type === 'hash'
+                ? JSON.stringify(await node.hgetall(key))
+                : `<${type}>`
         const bytes = Number(await node.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'))
         out.push({ key, pttl: await node.pttl(key), content, bytes })
       }

@@ -12,7 +12,10 @@ const server = await startRedis(t)
 const config = storeConfig({ url: server.url })
 
 t.test('the shared store contract holds on a single Redis server', async (t) => {
-  storeContract(t, redisContract(config, () => server.stop()))
+  storeContract(
+    t,
+    redisContract(config, () => server.stop()),
+  )
 })
 
 t.test('a session costs at most 560 bytes of Redis memory, indexes included', async (t) => {
@@ -42,8 +45,10 @@ t.test('a session costs at most 560 bytes of Redis memory, indexes included', as
   }
   const one = await measure('solo-', 200, 1)
   const value = one.keys.find((k) => k.key.includes(':s:'))!
-  t.comment(`MEMORY USAGE, one session per user: ${one.bytes} bytes per session ` +
-    `(session key ${value.bytes} bytes holding a ${value.content.length}-byte value, plus the user index)`)
+  t.comment(
+    `MEMORY USAGE, one session per user: ${one.bytes} bytes per session ` +
+      `(session key ${value.bytes} bytes holding a ${value.content.length}-byte value, plus the user index)`,
+  )
   // A lone session also carries a whole index. The value fits a 320-byte allocation up to ~314
   // bytes: a user agent ~17 bytes longer, or claims, take it to the next one (+64 bytes).
   t.ok(one.bytes <= 560, `${one.bytes} bytes per session for a user with one session`)

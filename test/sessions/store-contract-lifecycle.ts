@@ -1,10 +1,7 @@
 /**
  * Contract, part 1: creating, reading, listing, ending and expiring sessions.
  */
-import {
-  DAY, IDLE, MAX_AGE, OPTIONS, SECOND, T0, login, newSession, refresh,
-  type ContractOptions, type TapTest,
-} from './store-fixtures.js'
+import { DAY, IDLE, MAX_AGE, OPTIONS, SECOND, T0, login, newSession, refresh, type ContractOptions, type TapTest } from './store-fixtures.js'
 
 export function lifecycleContract(t: TapTest, { make }: ContractOptions): void {
   t.test('a created session reads back exactly as it was stored', async (t) => {
@@ -38,14 +35,17 @@ export function lifecycleContract(t: TapTest, { make }: ContractOptions): void {
     await t.rejects(store.create(session, T0), TypeError)
   })
 
-  t.test('list returns only that user\'s live sessions, newest first', async (t) => {
+  t.test("list returns only that user's live sessions, newest first", async (t) => {
     const { store } = await make(t)
     const a1 = await login(store, 'alice', T0)
     const a2 = await login(store, 'alice', T0 + SECOND)
     const a3 = await login(store, 'alice', T0 + 2 * SECOND)
     await login(store, 'bob', T0)
     const listed = await store.list('alice', T0 + 3 * SECOND)
-    t.same(listed.map((s) => s.id), [a3.id, a2.id, a1.id])
+    t.same(
+      listed.map((s) => s.id),
+      [a3.id, a2.id, a1.id],
+    )
     t.ok(listed.every((s) => s.subject === 'alice'))
     t.same(await store.list('nobody', T0), [])
   })
@@ -60,7 +60,7 @@ export function lifecycleContract(t: TapTest, { make }: ContractOptions): void {
     t.equal(await store.end(id, 'logout', T0 + SECOND), null, 'ending twice finds nothing')
   })
 
-  t.test('a user can never end another user\'s session', async (t) => {
+  t.test("a user can never end another user's session", async (t) => {
     const { store } = await make(t)
     const { id } = await login(store, 'alice')
     t.equal(await store.end(id, 'deleted', T0, 'mallory'), null)
@@ -87,7 +87,11 @@ export function lifecycleContract(t: TapTest, { make }: ContractOptions): void {
     t.same(await store.endAll('alice', 'logout_all', T0 + SECOND), [before.id])
     t.equal(await store.get(before.id, T0 + 3 * SECOND), null)
     t.ok(await store.get(after.id, T0 + 3 * SECOND), 'the later session lives on')
-    t.same((await store.list('alice', T0 + 3 * SECOND)).map((s) => s.id), [after.id], 'and is still listed')
+    t.same(
+      (await store.list('alice', T0 + 3 * SECOND)).map((s) => s.id),
+      [after.id],
+      'and is still listed',
+    )
   })
 
   t.test('create evicts the oldest sessions beyond the per-user limit', async (t) => {
@@ -102,7 +106,10 @@ export function lifecycleContract(t: TapTest, { make }: ContractOptions): void {
     t.equal(listed.length, OPTIONS.maxSessionsPerUser)
     t.equal(listed[0]?.id, newest.session.record.id)
     const snapshot = await store.revocations(T0 + 10 * SECOND)
-    t.ok(snapshot.sessions.some(([sid]) => sid === ids[0]), 'the evicted session is revoked')
+    t.ok(
+      snapshot.sessions.some(([sid]) => sid === ids[0]),
+      'the evicted session is revoked',
+    )
   })
 
   t.test('the new session is never evicted, even when its clock is behind', async (t) => {
@@ -148,8 +155,11 @@ export function lifecycleContract(t: TapTest, { make }: ContractOptions): void {
       t.equal(result.session.absoluteExpiresAt, T0 + MAX_AGE, 'the absolute expiry never moves')
       secret = step.successor
     }
-    t.same(await store.rotate(refresh(id, secret, T0 + MAX_AGE).request), { kind: 'expired' },
-      'a session past its absolute lifetime has expired even though it is in use')
+    t.same(
+      await store.rotate(refresh(id, secret, T0 + MAX_AGE).request),
+      { kind: 'expired' },
+      'a session past its absolute lifetime has expired even though it is in use',
+    )
     t.equal(await store.get(id, T0 + MAX_AGE - 1), null)
   })
 

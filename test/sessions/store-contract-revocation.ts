@@ -4,8 +4,18 @@
 import { GatewayError } from '../../src/errors.js'
 import { hashRefresh } from '../../src/sessions/tokens.js'
 import {
-  OPTIONS, SECOND, T0, login, newSession, recorder, refresh, secretsSeen, sessionEvent, userEvent,
-  type ContractOptions, type TapTest,
+  OPTIONS,
+  SECOND,
+  T0,
+  login,
+  newSession,
+  recorder,
+  refresh,
+  secretsSeen,
+  sessionEvent,
+  userEvent,
+  type ContractOptions,
+  type TapTest,
 } from './store-fixtures.js'
 
 const FORGET = OPTIONS.revocationTtl
@@ -16,7 +26,10 @@ export function revocationContract(t: TapTest, { make }: ContractOptions): void 
     const { id } = await login(store, 'alice')
     await store.end(id, 'logout', T0 + SECOND)
     const snapshot = await store.revocations(T0 + 2 * SECOND)
-    t.same(snapshot.sessions.filter(([sid]) => sid === id), [[id, T0 + SECOND + FORGET]])
+    t.same(
+      snapshot.sessions.filter(([sid]) => sid === id),
+      [[id, T0 + SECOND + FORGET]],
+    )
     const later = await store.revocations(T0 + SECOND + FORGET)
     t.same(later, { sessions: [], users: [] }, 'pruned once forgetAfter has passed')
   })
@@ -48,8 +61,7 @@ export function revocationContract(t: TapTest, { make }: ContractOptions): void 
     t.ok(await feed.waitFor(sessionEvent(stolen.id)), 'reuse detection is announced')
     await login(peer, 'carol')
     await peer.endAll('carol', 'logout_all', T0 + SECOND)
-    t.same(await feed.waitFor(userEvent('carol')),
-      { type: 'user', subject: 'carol', notBefore: T0 + SECOND, forgetAfter: T0 + SECOND + FORGET })
+    t.same(await feed.waitFor(userEvent('carol')), { type: 'user', subject: 'carol', notBefore: T0 + SECOND, forgetAfter: T0 + SECOND + FORGET })
   })
 
   t.test('an instance hears its own revocations at once', async (t) => {
@@ -102,7 +114,10 @@ export function storageContract(t: TapTest, { make, inspects }: ContractOptions)
     t.ok(secretsSeen.size > 5)
     const leaked = [...secretsSeen].filter((secret) => content.includes(secret) || content.includes(raw(secret)))
     t.same(leaked, [], 'no secret appears in any key or value')
-    t.ok([...secretsSeen].some((s) => content.includes(raw(hashRefresh(s), 16))), 'hashes (their first 128 bits) are what is kept')
+    t.ok(
+      [...secretsSeen].some((s) => content.includes(raw(hashRefresh(s), 16))),
+      'hashes (their first 128 bits) are what is kept',
+    )
   })
 }
 
@@ -139,7 +154,10 @@ export function unavailableContract(t: TapTest, { make, stopBackend }: ContractO
     }
     for (const [name, call] of Object.entries(calls)) {
       const started = Date.now()
-      const error = await call().then(() => null, (err: unknown) => err)
+      const error = await call().then(
+        () => null,
+        (err: unknown) => err,
+      )
       const took = Date.now() - started
       t.ok(error instanceof GatewayError && error.code === 'store_unavailable', `${name} rejects with store_unavailable`)
       t.ok(took < 1000, `${name} failed in ${took} ms`)

@@ -33,8 +33,7 @@ export function rotationContract(t: TapTest, { make }: ContractOptions): void {
     if (result.kind !== 'grace') return
     t.equal(result.nonce, first.request.nonce)
     t.equal(deriveSuccessor(secret, result.nonce), first.successor, 'both tabs converge on one token')
-    t.equal((await store.rotate(refresh(id, first.successor, T0 + GRACE).request)).kind, 'rotated',
-      'and the session lives on with it')
+    t.equal((await store.rotate(refresh(id, first.successor, T0 + GRACE).request)).kind, 'rotated', 'and the session lives on with it')
   })
 
   t.test('many concurrent refreshes with one token rotate once and converge', async (t) => {
@@ -47,7 +46,10 @@ export function rotationContract(t: TapTest, { make }: ContractOptions): void {
     const winner = attempts[rotated[0]!]!
     const graced = results.filter((r) => r.kind === 'grace')
     t.equal(graced.length, 49, 'every other one is in the grace window')
-    t.ok(graced.every((r) => r.kind === 'grace' && r.nonce === winner.request.nonce), 'all with the winner\'s nonce')
+    t.ok(
+      graced.every((r) => r.kind === 'grace' && r.nonce === winner.request.nonce),
+      "all with the winner's nonce",
+    )
     t.equal((await store.rotate(refresh(id, winner.successor, T0 + 2 * SECOND).request)).kind, 'rotated')
   })
 
@@ -60,10 +62,12 @@ export function rotationContract(t: TapTest, { make }: ContractOptions): void {
     t.equal(late.kind, 'reused')
     if (late.kind === 'reused') t.equal(late.session.id, id)
     t.equal(await store.get(id, T0 + GRACE + 1), null, 'the session is gone')
-    t.same(await store.rotate(refresh(id, r1.successor, T0 + GRACE + 2).request), { kind: 'unknown' },
-      'its successor died with it')
+    t.same(await store.rotate(refresh(id, r1.successor, T0 + GRACE + 2).request), { kind: 'unknown' }, 'its successor died with it')
     const snapshot = await store.revocations(T0 + GRACE + 2)
-    t.ok(snapshot.sessions.some(([sid]) => sid === id), 'and its access tokens are revoked')
+    t.ok(
+      snapshot.sessions.some(([sid]) => sid === id),
+      'and its access tokens are revoked',
+    )
   })
 
   t.test('the grand-parent token ends the session even inside the grace window', async (t) => {
@@ -112,10 +116,12 @@ export function rotationContract(t: TapTest, { make }: ContractOptions): void {
     const stranger = refresh(id, 'A'.repeat(43), T0 + SECOND)
     t.same(await store.rotate(stranger.request), { kind: 'unknown' })
     t.same(await store.get(id, T0 + SECOND), before, 'not even last-used moved')
-    t.equal((await store.rotate(refresh(id, secret, T0 + 2 * SECOND).request)).kind, 'rotated',
-      'the real token still works')
+    t.equal((await store.rotate(refresh(id, secret, T0 + 2 * SECOND).request)).kind, 'rotated', 'the real token still works')
     const snapshot = await store.revocations(T0 + 2 * SECOND)
-    t.notOk(snapshot.sessions.some(([sid]) => sid === id), 'nothing was revoked')
+    t.notOk(
+      snapshot.sessions.some(([sid]) => sid === id),
+      'nothing was revoked',
+    )
   })
 
   t.test('an unknown session id rotates to unknown', async (t) => {
@@ -140,16 +146,24 @@ export function rotationContract(t: TapTest, { make }: ContractOptions): void {
     const r2 = limited(id, r1.successor, T0 + 2 * SECOND)
     t.equal((await store.rotate(r2.request)).kind, 'rotated')
     const before = await store.get(id, T0 + 3 * SECOND)
-    t.same(await store.rotate(limited(id, r2.successor, T0 + 3 * SECOND).request), { kind: 'limited', retryAfterMs: 58 * SECOND },
-      'until the window that began with the first refresh ends')
+    t.same(
+      await store.rotate(limited(id, r2.successor, T0 + 3 * SECOND).request),
+      { kind: 'limited', retryAfterMs: 58 * SECOND },
+      'until the window that began with the first refresh ends',
+    )
     t.same(await store.get(id, T0 + 3 * SECOND), before, 'the session is as it was')
-    t.equal((await store.rotate(limited(id, secret, T0 + 4 * SECOND).request)).kind, 'limited',
-      'a rotated-away token too: the limit is checked first')
+    t.equal(
+      (await store.rotate(limited(id, secret, T0 + 4 * SECOND).request)).kind,
+      'limited',
+      'a rotated-away token too: the limit is checked first',
+    )
     t.ok(await store.get(id, T0 + 4 * SECOND), 'so it ended nothing')
-    t.equal((await store.rotate(limited(id, r2.successor, T0 + 61 * SECOND).request)).kind, 'rotated',
-      'in the next window the refused token is still the current one')
-    t.equal((await store.rotate(limited(id, r2.successor, T0 + 62 * SECOND).request)).kind, 'grace',
-      'and it has now been rotated once')
+    t.equal(
+      (await store.rotate(limited(id, r2.successor, T0 + 61 * SECOND).request)).kind,
+      'rotated',
+      'in the next window the refused token is still the current one',
+    )
+    t.equal((await store.rotate(limited(id, r2.successor, T0 + 62 * SECOND).request)).kind, 'grace', 'and it has now been rotated once')
   })
 
   t.test('grace answers count against the limit, secrets the session never issued do not', async (t) => {
@@ -159,9 +173,15 @@ export function rotationContract(t: TapTest, { make }: ContractOptions): void {
     const r1 = limited(id, secret, T0 + SECOND)
     t.equal((await store.rotate(r1.request)).kind, 'rotated', 'the unknown ones spent nothing')
     t.equal((await store.rotate(limited(id, secret, T0 + 2 * SECOND).request)).kind, 'grace')
-    t.same(await store.rotate(limited(id, secret, T0 + 3 * SECOND).request), { kind: 'limited', retryAfterMs: 58 * SECOND },
-      'the grace answer was the second refresh of the window')
-    t.equal((await store.rotate(refresh(id, r1.successor, T0 + 3 * SECOND).request)).kind, 'rotated',
-      'a rotation asked without a limit is not limited')
+    t.same(
+      await store.rotate(limited(id, secret, T0 + 3 * SECOND).request),
+      { kind: 'limited', retryAfterMs: 58 * SECOND },
+      'the grace answer was the second refresh of the window',
+    )
+    t.equal(
+      (await store.rotate(refresh(id, r1.successor, T0 + 3 * SECOND).request)).kind,
+      'rotated',
+      'a rotation asked without a limit is not limited',
+    )
   })
 }

@@ -3,12 +3,8 @@
  * built the way the gateway builds them, an injected clock, and a revocation recorder.
  */
 import tap from 'tap'
-import {
-  deriveSuccessor, hashRefresh, newNonce, newRefreshSecret, newSessionId,
-} from '../../src/sessions/tokens.js'
-import type {
-  NewSession, RevocationEvent, RotateRequest, SessionStore, StoreOptions,
-} from '../../src/sessions/types.js'
+import { deriveSuccessor, hashRefresh, newNonce, newRefreshSecret, newSessionId } from '../../src/sessions/tokens.js'
+import type { NewSession, RevocationEvent, RotateRequest, SessionStore, StoreOptions } from '../../src/sessions/types.js'
 
 export type TapTest = Parameters<Parameters<typeof tap.test>[0]>[0]
 
@@ -74,8 +70,15 @@ export function refresh(sessionId: string, secret: string, now: number): { reque
   return {
     successor,
     request: {
-      sessionId, presentedHash: hashRefresh(secret), successorHash: hashRefresh(successor), nonce, now,
-      refreshTokenTtl: IDLE, refreshReuseGrace: GRACE, userAgent: 'curl/8.5.0', ip: '198.51.100.2',
+      sessionId,
+      presentedHash: hashRefresh(secret),
+      successorHash: hashRefresh(successor),
+      nonce,
+      now,
+      refreshTokenTtl: IDLE,
+      refreshReuseGrace: GRACE,
+      userAgent: 'curl/8.5.0',
+      ip: '198.51.100.2',
     },
   }
 }
@@ -112,7 +115,11 @@ export function recorder(store: SessionStore) {
   }
 }
 
-export const sessionEvent = (sid: string) => (e: RevocationEvent): e is Extract<RevocationEvent, { type: 'session' }> =>
-  e.type === 'session' && e.sessionId === sid
-export const userEvent = (subject: string) => (e: RevocationEvent): e is Extract<RevocationEvent, { type: 'user' }> =>
-  e.type === 'user' && e.subject === subject
+export const sessionEvent =
+  (sid: string) =>
+  (e: RevocationEvent): e is Extract<RevocationEvent, { type: 'session' }> =>
+    e.type === 'session' && e.sessionId === sid
+export const userEvent =
+  (subject: string) =>
+  (e: RevocationEvent): e is Extract<RevocationEvent, { type: 'user' }> =>
+    e.type === 'user' && e.subject === subject

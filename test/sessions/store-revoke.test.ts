@@ -18,7 +18,10 @@ t.test('memory: revoke() revokes without ending the session', async (t) => {
   t.ok(feed.events.some(sessionEvent(id)), 'the session event is delivered')
   t.ok(feed.events.some(userEvent('u-m')), 'and the user mark')
   t.ok(await store.get(id, T0), 'the session itself is untouched')
-  t.ok((await store.revocations(T0)).sessions.some(([sid]) => sid === id), 'and the snapshot has it')
+  t.ok(
+    (await store.revocations(T0)).sessions.some(([sid]) => sid === id),
+    'and the snapshot has it',
+  )
 })
 
 t.test('redis: revoke() reaches a peer, and one made while Redis hangs is written once it answers', async (t) => {
@@ -46,5 +49,8 @@ t.test('redis: revoke() reaches a peer, and one made while Redis hangs is writte
   redis.resume()
   // No reconnect happens (the connection only stalled): the store's own retry writes it.
   t.ok(await remote.waitFor(sessionEvent(second.id), 5000), 'the peer hears it once Redis answers')
-  t.ok((await peer.revocations(T0)).sessions.some(([sid]) => sid === second.id), 'and the store holds it')
+  t.ok(
+    (await peer.revocations(T0)).sessions.some(([sid]) => sid === second.id),
+    'and the store holds it',
+  )
 })

@@ -82,7 +82,13 @@ export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): voi
         const successor = deriveSuccessor(parsed.secret, result.kind === 'grace' ? result.nonce : nonce)
         const access = await ctx.mint(result.session, now)
         ctx.metrics.refresh(result.kind)
-        return sendTokens(request, reply, auth, { session: result.session, access, refreshToken: formatRefreshToken(result.session.id, successor) }, now)
+        return sendTokens(
+          request,
+          reply,
+          auth,
+          { session: result.session, access, refreshToken: formatRefreshToken(result.session.id, successor) },
+          now,
+        )
       }
       case 'reused':
         ctx.metrics.reuseDetected()

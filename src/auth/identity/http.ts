@@ -29,8 +29,7 @@ export function createHttpSource(config: HttpSourceConfig): IdentitySource {
   const url = target.href
   // Error messages name the service without its credentials or query string.
   const where = target.origin + target.pathname
-  const unavailable = (why: string, cause?: unknown) =>
-    new GatewayError('identity_unavailable', `identity service ${where}: ${why}`, { cause })
+  const unavailable = (why: string, cause?: unknown) => new GatewayError('identity_unavailable', `identity service ${where}: ${why}`, { cause })
 
   return {
     async authenticate(username, password) {

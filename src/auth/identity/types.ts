@@ -23,9 +23,7 @@ export interface IdentitySource {
  * too, so a claims object never carries a key that changes an object's prototype when
  * copied with plain assignment downstream.
  */
-export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
-  'iss', 'aud', 'sub', 'sid', 'iat', 'exp', 'nbf', 'jti', 'roles', '__proto__',
-])
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'aud', 'sub', 'sid', 'iat', 'exp', 'nbf', 'jti', 'roles', '__proto__'])
 
 /**
  * The claims without reserved names. We drop rather than refuse: many user services echo
@@ -51,8 +49,5 @@ export function isValidSubject(subject: unknown): subject is string {
 
 /** A role name that survives being joined by "," into `x-user-roles`. */
 export function isValidRole(role: unknown): role is string {
-  return (
-    typeof role === 'string' && role.length > 0 && role.length <= 256 && !role.includes(',') &&
-    role.trim() === role && !UNSAFE.test(role)
-  )
+  return typeof role === 'string' && role.length > 0 && role.length <= 256 && !role.includes(',') && role.trim() === role && !UNSAFE.test(role)
 }
