@@ -155,6 +155,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     reply.header('cache-control', 'public, max-age=300')
     return deps.keyring.jwks
   })
+  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits an async plugin (FastifyPluginAsync); the rule reads only the callback overload
   await app.register(sessionRoutes, { prefix: auth.basePath, config, deps: { ...deps, store }, authenticator, now, metrics, limiters })
   await proxyRoutes(app, config.routes, {
     authenticator,

@@ -72,11 +72,12 @@ export async function main(argv: string[]): Promise<number> {
         for (const line of problems) process.stdout.write(line + '\n')
         return 1
       }
-      case 'hash-password':
+      case 'hash-password': {
         if (wantsHelp) return help('hash-password')
         parseArgs({ args: rest, options: {} }) // no options: anything given is a mistake
         const { runHashPassword } = await import('./cli/hash-password.js')
         return await runHashPassword({ stdin: process.stdin, stdout: process.stdout, stderr: process.stderr })
+      }
       case 'version':
       case '--version':
       case '-v': {

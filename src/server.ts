@@ -138,7 +138,7 @@ export class GenerationServer {
    */
   retire(generation: Generation, drainTimeout: number): Promise<void> {
     const slot = generation as Slot
-    if (slot.closed) return slot.closed
+    if (slot.closed !== null) return slot.closed
     slot.retired = true
     this.#retiring.add(slot)
     slot.closed = this.#drainAndClose(slot, drainTimeout).finally(() => this.#retiring.delete(slot))

@@ -117,7 +117,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     }
     refuseUnchecked(token, nowSec, toleranceSec)
     if (rejected?.has(token)) throw new GatewayError('invalid_token', 'signature already found invalid')
-    const deferred = client !== undefined && failures !== undefined && failures.spent(client)
+    const deferred = client !== undefined && failures?.spent(client) === true
     let held = false
     // jose calls this after the header checks (alg, crit) and right before the cryptography.
     const keyFor = async (header: JWTHeaderParameters) => {

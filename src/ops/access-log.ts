@@ -92,6 +92,9 @@ const perLogger = new WeakMap<Logger, AccessLog>()
 /** One access log per logger, shared by every config generation that logs through it. */
 export function accessLogFor(logger: Logger): AccessLog {
   let log = perLogger.get(logger)
-  if (!log) perLogger.set(logger, (log = new AccessLog(logger)))
+  if (!log) {
+    log = new AccessLog(logger)
+    perLogger.set(logger, log)
+  }
   return log
 }

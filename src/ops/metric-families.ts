@@ -42,7 +42,10 @@ abstract class Family<S> {
   series(labels: Labels): S {
     const key = JSON.stringify(labels)
     let series = this.all.get(key)
-    if (series === undefined) this.all.set(key, (series = this.make(labels)))
+    if (series === undefined) {
+      series = this.make(labels)
+      this.all.set(key, series)
+    }
     return series
   }
 

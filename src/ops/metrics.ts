@@ -112,7 +112,8 @@ export class GatewayMetrics {
   #evictionPolicies: Gauge<'policy'>
 
   constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
-    const registry = (this.registry = opts.registry ?? new Registry())
+    const registry = opts.registry ?? new Registry()
+    this.registry = registry
     const counter = (name: string, help: string) => new CounterFamily(name, help, registry)
     const histogram = (name: string, help: string) => new HistogramFamily(name, help, registry, LATENCY_BUCKETS)
     if (opts.processMetrics) collectDefaultMetrics({ register: registry })
@@ -186,7 +187,12 @@ export class GatewayMetrics {
     const m = METHOD_INDEX[method] ?? 7
     const c = status < 200 ? 0 : status >= 500 ? 4 : ((status / 100) | 0) - 1
     const i = m * 5 + c
-    ;(series.counts[i] ??= this.#requests.series({ route, method: METHODS[m]!, status_class: CLASSES[c]! })).value++
+    let counter = series.counts[i]
+    if (counter === undefined) {
+      counter = this.#requests.series({ route, method: METHODS[m]!, status_class: CLASSES[c]! })
+      series.counts[i] = counter
+    }
+    counter.value++
     series.seconds.observe(ms / 1000)
   }
 

@@ -117,7 +117,7 @@ function connectionNamed(headers: Record<string, unknown>): string[] | null {
 function endToEnd(headers: Record<string, unknown>, drop: ReadonlySet<string>, named = connectionNamed(headers)): Record<string, unknown> {
   const out: Record<string, unknown> = {}
   for (const name in headers) {
-    if (drop.has(name) || (named !== null && named.includes(name))) continue
+    if (drop.has(name) || named?.includes(name)) continue
     out[name] = headers[name]
   }
   return out

@@ -73,6 +73,7 @@ export function normalizeTarget(url: string, routes: RouteTable): string | null 
   const q = target.indexOf('?')
   const path = q === -1 ? target : target.slice(0, q)
   const query = q === -1 ? '' : target.slice(q)
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: refusing them is the point (RFC 9112 §3.2: a request-target has no CTL)
   if (/[\x00-\x20\x7f\\#]/.test(target)) return null
   // Fast path: nothing to normalise in the overwhelming majority of requests.
   if (!/%|\/\.|\/\/|;/.test(path)) return target

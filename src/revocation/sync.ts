@@ -73,7 +73,7 @@ export class RevocationSync {
    * snapshot being read.
    */
   resync(): Promise<void> {
-    if (this.#inFlight) {
+    if (this.#inFlight !== null) {
       this.#queued ??= this.#inFlight.then(() => {
         this.#queued = null
         return this.resync()

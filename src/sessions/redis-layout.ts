@@ -75,7 +75,7 @@ const VERSION = 0x32 // '2'
 /** The stored form of a hashRefresh() value (base64url of SHA-256); null if it is not one. */
 export function storedHash(hash: string): Buffer | null {
   const raw = canonical(hash, 32)
-  return raw && raw.subarray(0, STORED_HASH_BYTES)
+  return raw === null ? null : raw.subarray(0, STORED_HASH_BYTES)
 }
 
 /** The nonce as stored: the 16 bytes newNonce() drew; null if `nonce` is not such a value. */
