@@ -84,7 +84,9 @@ async function profile(
 
 async function main(): Promise<void> {
   const children: Array<{ kill(): void }> = []
-  process.on('exit', () => children.forEach((c) => c.kill()))
+  process.on('exit', () => {
+    for (const c of children) c.kill()
+  })
   const { upstream, config, headers } = await es256Gateway(mkdtempSync(join(tmpdir(), 'portcullis-cpu-')), children, {
     accessLog: process.env['BENCH_ACCESS_LOG'] === 'true',
   })
@@ -92,7 +94,7 @@ async function main(): Promise<void> {
   // The bare proxy serves /api only: the same path where it can, so /api/big compares like with like.
   const bare = await profile([join(root, 'bench/bare-proxy.mjs'), upstream], PATH.startsWith('/api/') ? PATH : '/api/x', headers)
   const gw = await profile([join(root, 'dist/cli.js'), 'start', '--config', config], PATH, headers)
-  children.forEach((c) => c.kill())
+  for (const c of children) c.kill()
 
   console.log(`bare proxy: ${bare.rps.toFixed(0)} req/s, ${bare.total.toFixed(1)} µs CPU per request`)
   console.log(`gateway ${PATH}: ${gw.rps.toFixed(0)} req/s, ${gw.total.toFixed(1)} µs CPU per request\n`)

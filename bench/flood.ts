@@ -66,7 +66,9 @@ async function main(): Promise<void> {
   if (!process.env['BENCH_NO_BUILD']) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-flood-'))
   const children: ChildProcess[] = []
-  process.on('exit', () => children.forEach((c) => c.kill()))
+  process.on('exit', () => {
+    for (const c of children) c.kill()
+  })
 
   const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
   const key = generatePem('ES256')
@@ -169,7 +171,7 @@ async function main(): Promise<void> {
     costTable,
   ].join('\n')
   if (!process.env['BENCH_NO_WRITE']) writeSection(join(root, 'docs/benchmarks.md'), 'flood', body)
-  children.forEach((c) => c.kill())
+  for (const c of children) c.kill()
 }
 
 main().catch((err: unknown) => {

@@ -79,18 +79,20 @@ async function measure(name: string, args: string[], path: string, headers: Reco
       }
     })
   } finally {
-    children.forEach((c) => c.kill())
+    for (const c of children) c.kill()
   }
 }
 
 async function main(): Promise<void> {
   const children: Array<{ kill(): void }> = []
-  process.on('exit', () => children.forEach((c) => c.kill()))
+  process.on('exit', () => {
+    for (const c of children) c.kill()
+  })
   const { upstream, config, headers } = await es256Gateway(mkdtempSync(join(tmpdir(), 'portcullis-gc-')), children)
 
   const bare = await measure('bare proxy', [join(root, 'bench/bare-proxy.mjs'), upstream], '/api/x', headers)
   const gateway = await measure('gateway', [join(dist, 'cli.js'), 'start', '--config', config], '/api/x', headers)
-  children.forEach((c) => c.kill())
+  for (const c of children) c.kill()
 
   const rows = (name: string, ws: Window[]) =>
     ws.map(

@@ -19,6 +19,7 @@ import { RevocationSync } from '../src/revocation/sync.js'
 import { createStore } from '../src/sessions/index.js'
 import { parseRevocationMessage } from '../src/sessions/redis-feed.js'
 import { newSessionId } from '../src/sessions/tokens.js'
+import type { RevocationEvent } from '../src/sessions/types.js'
 import { ready } from './redis-stats.js'
 
 const gc = (globalThis as { gc?: () => void }).gc
@@ -41,7 +42,7 @@ async function fill(count: number) {
   let parsing = 0
   let applying = 0
   for (let i = 0; i < count; i += 1000) {
-    const events = []
+    const events: RevocationEvent[] = []
     for (let j = i; j < Math.min(count, i + 1000); j++) events.push({ type: 'session', sessionId: newSessionId(`u-${j % 5000}`), forgetAfter })
     const text = JSON.stringify({ seq: i, events })
     const t0 = performance.now()
@@ -84,7 +85,7 @@ async function resync(url: string, timeout: number) {
   await stats.slowlog('RESET')
   const delay = monitorEventLoopDelay({ resolution: 1 })
   delay.enable()
-  let t0 = performance.now()
+  const t0 = performance.now()
   await probe.resync()
   const ms = performance.now() - t0
   delay.disable()

@@ -23,7 +23,7 @@ import { BROWSER_UA } from './http-client.js'
 import { machineFacts, writeSection } from './report.js'
 import { ready, usedMemory } from './redis-stats.js'
 import { startRedisServer } from './setup.js'
-import { fixed, mib, whole } from './stats.js'
+import { mib, whole } from './stats.js'
 
 const SESSIONS = 1000
 const ROTATIONS = 7
@@ -229,7 +229,9 @@ async function seedRevocations(redis: Redis): Promise<number> {
 async function main(): Promise<void> {
   const root = new URL('..', import.meta.url).pathname
   const children: Array<{ kill(): void }> = []
-  process.on('exit', () => children.forEach((c) => c.kill()))
+  process.on('exit', () => {
+    for (const c of children) c.kill()
+  })
   const redisUrl = await startRedisServer(children)
   if (!redisUrl) throw new Error('bench:memory needs redis-server')
   const redis = new Redis(redisUrl)
@@ -288,11 +290,11 @@ async function main(): Promise<void> {
     `| after both resyncs and one more store call, after GC: heap / RSS held (${whole(synced.size)} entries) | +${mib(synced.held.heap)} MiB / +${mib(synced.held.rss)} MiB |`,
     `| peak RSS of the resyncing process | after RevocationSync alone, merging page by page: ${mib(synced.asConfigured.peakRss)} MiB; at the end: ${mib(synced.peakRss)} MiB (this process also builds the two whole snapshots the rows above time); the fill-only process: ${mib(filled.peakRss)} MiB |`,
     '',
-    `Where a resync's cost goes: RevocationSync reads the revocation ZSETs in pages (src/sessions/redis-scripts.ts, REVOCATION_PAGE: ZSCAN with COUNT 10,000, live entries only), merging each page into the set and yielding to the event loop before the next, so no call comes near \`store.commandTimeout\`, Redis is never held for more than a page, and the gateway holds one page at a time. The whole resync still grows linearly with the set (Redis time, transfer, parsing, merging) and is repeated by every instance at every \`revocation.resyncInterval\` (30 s by default) and after every gap; a resync of only what changed since the last one would remove that, and is not done here.${synced.asConfigured.synced ? '' : ' This run could not finish its first resync within \`store.commandTimeout\`: the instance would stay not ready.'}`,
+    `Where a resync's cost goes: RevocationSync reads the revocation ZSETs in pages (src/sessions/redis-scripts.ts, REVOCATION_PAGE: ZSCAN with COUNT 10,000, live entries only), merging each page into the set and yielding to the event loop before the next, so no call comes near \`store.commandTimeout\`, Redis is never held for more than a page, and the gateway holds one page at a time. The whole resync still grows linearly with the set (Redis time, transfer, parsing, merging) and is repeated by every instance at every \`revocation.resyncInterval\` (30 s by default) and after every gap; a resync of only what changed since the last one would remove that, and is not done here.${synced.asConfigured.synced ? '' : ' This run could not finish its first resync within `store.commandTimeout`: the instance would stay not ready.'}`,
   ].join('\n')
   console.log('\n' + body)
   if (!process.env['BENCH_NO_WRITE']) writeSection(join(root, 'docs/benchmarks.md'), 'memory', body)
-  children.forEach((c) => c.kill())
+  for (const c of children) c.kill()
 }
 
 main().catch((err: unknown) => {

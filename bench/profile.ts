@@ -30,7 +30,9 @@ async function main(): Promise<void> {
   const root = new URL('..', import.meta.url).pathname
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-profile-'))
   const children: Array<{ kill(signal?: NodeJS.Signals): void }> = []
-  process.on('exit', () => children.forEach((c) => c.kill()))
+  process.on('exit', () => {
+    for (const c of children) c.kill()
+  })
   const { config, headers } = await es256Gateway(dir, children)
 
   const port = await freePort()
@@ -58,14 +60,14 @@ async function main(): Promise<void> {
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'))
   if (!file) throw new Error('no profile written')
   console.log(summarise(JSON.parse(readFileSync(join(dir, file), 'utf8')) as Profile, root))
-  children.forEach((c) => c.kill())
+  for (const c of children) c.kill()
 }
 
 /** Self time by function and by package, as a share of all samples. */
 function summarise(profile: Profile, root: string): string {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]))
   const self = new Map<number, number>()
-  profile.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0)))
+  for (const [i, id] of profile.samples.entries()) self.set(id, (self.get(id) ?? 0) + (profile.timeDeltas[i] ?? 0))
   const total = [...self.values()].reduce((a, b) => a + b, 0)
   const fn = new Map<string, number>()
   const pkg = new Map<string, number>()

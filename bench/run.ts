@@ -69,7 +69,9 @@ async function main(): Promise<void> {
   if (!process.env['BENCH_NO_BUILD']) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
   const children: Array<{ kill(): void }> = []
-  process.on('exit', () => children.forEach((c) => c.kill()))
+  process.on('exit', () => {
+    for (const c of children) c.kill()
+  })
 
   const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
   const bareProxy = () => startProcess('node', [...NODE_FLAGS, join(root, 'bench/bare-proxy.mjs'), upstream.url], children)
@@ -85,7 +87,11 @@ async function main(): Promise<void> {
   const bearer = async (alg: Alg) => ({ authorization: `Bearer ${(await mintTokens(alg, keys.get(alg)!, 1))[0]}` })
   // 1 vs 2 worker processes need a shared store: Redis, when redis-server is installed.
   let redisUrl: string | null | undefined
-  const redis = async () => (redisUrl === undefined ? (redisUrl = await startRedisServer(children)) : redisUrl)
+  const redis = async () => {
+    // null (no redis-server) is an answer too: ask once.
+    if (redisUrl === undefined) redisUrl = await startRedisServer(children)
+    return redisUrl
+  }
 
   // Every case has a process of its own, baselines included, serving that one workload: a
   // process's figures can depend on what it served before. One that also served 128 KiB
@@ -299,7 +305,7 @@ async function main(): Promise<void> {
       ].join('\n'),
     )
   }
-  children.forEach((c) => c.kill())
+  for (const c of children) c.kill()
 }
 
 main().catch((err: unknown) => {

@@ -47,7 +47,9 @@ async function main(): Promise<void> {
   if (!process.env['BENCH_NO_BUILD']) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-sessions-'))
   const children: Array<{ kill(): void }> = []
-  process.on('exit', () => children.forEach((c) => c.kill()))
+  process.on('exit', () => {
+    for (const c of children) c.kill()
+  })
 
   const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
   const redisUrl = await startRedisServer(children)
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
   })
 
   // (b) Logins, on each gateway.
-  const logins = []
+  const logins: Array<{ ms: number[]; seconds: number }> = []
   for (const url of gateways) logins.push(await loginStorm(url, SECONDS))
 
   // Round trips to Redis per operation, from a small sequential sample.
@@ -192,7 +194,7 @@ async function main(): Promise<void> {
   ].join('\n')
   console.log('\n' + body)
   if (!process.env['BENCH_NO_WRITE']) writeSection(join(root, 'docs/benchmarks.md'), 'sessions', body)
-  children.forEach((c) => c.kill())
+  for (const c of children) c.kill()
 }
 
 main().catch((err: unknown) => {

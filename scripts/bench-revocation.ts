@@ -165,11 +165,11 @@ async function main(): Promise<void> {
   if (!process.env['BENCH_NO_WRITE']) writeSection(fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url)), 'revocation', body)
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(err)
-    process.exitCode = 1
-  })
-  .finally(async () => {
-    for (const fn of teardowns.reverse()) await fn()
-  })
+try {
+  await main()
+} catch (err) {
+  console.error(err)
+  process.exitCode = 1
+} finally {
+  for (const fn of teardowns.reverse()) await fn()
+}

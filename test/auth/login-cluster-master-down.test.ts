@@ -41,7 +41,9 @@ rateLimits: { login: { perClient: { max: ${perClientMax}, window: 1m }, perUser:
   const probes = cluster.servers.map((s) => new Redis(s.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0 }))
   // A probe of the master the test kills keeps reconnecting; its errors are expected.
   for (const probe of probes) probe.on('error', () => {})
-  t.teardown(() => probes.forEach((p) => p.disconnect()))
+  t.teardown(() => {
+    for (const p of probes) p.disconnect()
+  })
   const slots = (await probes[0]!.call('CLUSTER', 'SLOTS')) as Array<[number, number, [string, number]]>
   const slotOf = async (key: string) => Number(await probes[0]!.call('CLUSTER', 'KEYSLOT', key))
   const portOfSlot = (slot: number) => slots.find(([from, to]) => slot >= from && slot <= to)![2][1]

@@ -162,8 +162,7 @@ export async function startProcess(
   child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c))
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     buffer += chunk
-    let nl: number
-    while ((nl = buffer.indexOf('\n')) !== -1) {
+    for (let nl = buffer.indexOf('\n'); nl !== -1; nl = buffer.indexOf('\n')) {
       const text = buffer.slice(0, nl)
       buffer = buffer.slice(nl + 1)
       let line: Record<string, unknown>
@@ -173,14 +172,24 @@ export async function startProcess(
         line = { msg: text, notJson: true }
       }
       lines.push(line)
-      for (const w of waiters) if (w.test(line)) waiters.delete(w), w.resolve(line)
+      for (const w of waiters) {
+        if (!w.test(line)) continue
+        waiters.delete(w)
+        w.resolve(line)
+      }
     }
   })
   const logged = (test: (l: Record<string, unknown>) => boolean, timeoutMs = 10_000) => {
     const seen = lines.find(test)
     if (seen) return Promise.resolve(seen)
     return new Promise<Record<string, unknown>>((resolve, reject) => {
-      const w = { test, resolve: (l: Record<string, unknown>) => (clearTimeout(timer), resolve(l)) }
+      const w = {
+        test,
+        resolve: (l: Record<string, unknown>) => {
+          clearTimeout(timer)
+          resolve(l)
+        },
+      }
       const timer = setTimeout(() => {
         waiters.delete(w)
         reject(new Error(`expected log line never came; stderr: ${stderr}`))

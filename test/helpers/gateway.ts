@@ -83,8 +83,14 @@ export async function startGateway(t: { teardown(fn: () => unknown): void }, yam
     store,
     revocations,
     // Access lines wait for the end of the event-loop turn (src/ops/access-log.ts): take them too.
-    logs: () => (accessLogFor(logger).flush(), lines.map((l) => JSON.parse(l) as Record<string, unknown>)),
-    logText: () => (accessLogFor(logger).flush(), lines.join('\n')),
+    logs: () => {
+      accessLogFor(logger).flush()
+      return lines.map((l) => JSON.parse(l) as Record<string, unknown>)
+    },
+    logText: () => {
+      accessLogFor(logger).flush()
+      return lines.join('\n')
+    },
     clock,
     fetch: (path, init) => fetch(url + path, init),
   }

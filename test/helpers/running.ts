@@ -48,7 +48,11 @@ export async function startRunning(t: Tap, yaml: string, opts: RunningOptions = 
       for (const text of chunk.toString('utf8').split('\n').filter(Boolean)) {
         const line = JSON.parse(text) as Record<string, unknown>
         lines.push(line)
-        for (const w of waiters) if (w.test(line)) waiters.delete(w), w.resolve(line)
+        for (const w of waiters) {
+          if (!w.test(line)) continue
+          waiters.delete(w)
+          w.resolve(line)
+        }
       }
       cb()
     },
@@ -68,8 +72,17 @@ export async function startRunning(t: Tap, yaml: string, opts: RunningOptions = 
       const seen = lines.find(test)
       if (seen) return Promise.resolve(seen)
       return new Promise((resolve, reject) => {
-        const w = { test, resolve: (l: Record<string, unknown>) => (clearTimeout(timer), resolve(l)) }
-        const timer = setTimeout(() => (waiters.delete(w), reject(new Error('expected log line never came'))), timeoutMs)
+        const w = {
+          test,
+          resolve: (l: Record<string, unknown>) => {
+            clearTimeout(timer)
+            resolve(l)
+          },
+        }
+        const timer = setTimeout(() => {
+          waiters.delete(w)
+          reject(new Error('expected log line never came'))
+        }, timeoutMs)
         waiters.add(w)
       })
     },

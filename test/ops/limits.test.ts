@@ -167,7 +167,9 @@ t.test('an upstream whose accept queue is full (connect hangs) gets 502 after co
   const port = await new Promise<number>((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))))
   child.kill('SIGSTOP')
   const fillers = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1'), connect(port, '127.0.0.1')]
-  t.teardown(() => fillers.forEach((s) => s.destroy()))
+  t.teardown(() => {
+    for (const s of fillers) s.destroy()
+  })
   await new Promise((r) => setTimeout(r, 100))
 
   const gw = await startGateway(

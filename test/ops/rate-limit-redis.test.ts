@@ -10,7 +10,7 @@ import { createRedisClients, whenReady } from '../../src/sessions/redis-client.j
 import { subjectTag } from '../../src/sessions/tokens.js'
 import { send } from '../helpers/http.js'
 import { startRedis, startRedisCluster, type RedisServer } from '../helpers/redis.js'
-import { LISTEN, startRunning } from '../helpers/running.js'
+import { LISTEN, type Running, startRunning } from '../helpers/running.js'
 import { startUpstream } from '../helpers/upstream.js'
 import { storeConfig } from '../sessions/redis-fixture.js'
 import { identityConfig, startIdentityService, TOKEN_MODE } from './identity-service.js'
@@ -26,7 +26,7 @@ rateLimits:
 routes:
   - { name: search, prefix: /search, upstream: "${up.url}", auth: none, rateLimit: { max: 100, window: 1m } }
 `
-  const gateways = []
+  const gateways: Running['gw'][] = []
   for (let i = 0; i < instances; i++) gateways.push((await startRunning(t, yaml)).gw)
   return { gateways, id, up }
 }
@@ -113,8 +113,11 @@ t.test('while Redis is down a route limit is counted in the instance, and sign-i
 
   await redis.start()
   const deadline = Date.now() + 10_000
-  let status = 0
-  while (Date.now() < deadline && (status = (await login(gw!.url, 'alice')).status) === 503) await new Promise((r) => setTimeout(r, 200))
+  let status = (await login(gw!.url, 'alice')).status
+  while (status === 503 && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 200))
+    status = (await login(gw!.url, 'alice')).status
+  }
   t.equal(status, 200, 'sign-in works again once Redis is back')
   t.equal(value((await send(gw!.url, '/metrics')).body, 'portcullis_store_up'), 1)
 })

@@ -62,8 +62,8 @@ t.test('a slow request started before a reload completes on its old route config
 
   const fresh = await send(run.gw.url, '/slow/now')
   t.equal(fresh.json()['url'], '/v2/now', 'a new request takes the new config at once')
-  let slowDone = 0
-  const answer = await slow.then((a) => ((slowDone = Date.now()), a))
+  const answer = await slow
+  const slowDone = Date.now()
   t.equal(answer.status, 200, 'the in-flight request did not fail')
   t.equal(answer.json()['url'], '/v1/wait', 'and it went where the old config sent it')
   const closed = await closedLog(run, 1)
@@ -71,7 +71,12 @@ t.test('a slow request started before a reload completes on its old route config
   t.equal(closed['cut'], 0)
   // Its keep-alive connection to the upstream goes with it, not at undici's idle timeout (4 s).
   const oldPool = sockets.get('/v1/wait')!
-  const gone = oldPool.destroyed || (await new Promise((r) => (oldPool.once('close', () => r(true)), setTimeout(r, 1000, false).unref())))
+  const gone =
+    oldPool.destroyed ||
+    (await new Promise((r) => {
+      oldPool.once('close', () => r(true))
+      setTimeout(r, 1000, false).unref()
+    }))
   t.ok(gone, 'the old generation closed its upstream connections')
   t.notOk(sockets.get('/v2/now')!.destroyed, 'the new generation keeps its own')
 })

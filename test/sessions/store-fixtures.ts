@@ -2,7 +2,7 @@
  * Shared fixtures of the store contract suite: sessions with real secrets, rotation requests
  * built the way the gateway builds them, an injected clock, and a revocation recorder.
  */
-import tap from 'tap'
+import type tap from 'tap'
 import { deriveSuccessor, hashRefresh, newNonce, newRefreshSecret, newSessionId } from '../../src/sessions/tokens.js'
 import type { NewSession, RevocationEvent, RotateRequest, SessionStore, StoreOptions } from '../../src/sessions/types.js'
 
