@@ -40,9 +40,13 @@ export async function writeKey(alg: GeneratedAlg, kid: string, outDir: string, o
   await writeFile(path, generatePem(alg), { mode: 0o600, flag: 'wx' }).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err
     if (!opts.ifMissing) {
-      throw new Error(`${path} already exists and is never overwritten: choose another --kid, or remove the file first (--if-missing keeps it)`, {
-        cause: err,
-      })
+      // The code stays EEXIST so that callers can tell this from any other failure.
+      throw Object.assign(
+        new Error(`${path} already exists and is never overwritten: choose another --kid, or remove the file first (--if-missing keeps it)`, {
+          cause: err,
+        }),
+        { code: 'EEXIST' },
+      )
     }
   })
   return path
