@@ -234,7 +234,9 @@ export function createRedisStore(client: Redis | Cluster, makeSubscriber: () => 
       if (!successor || !nonce) throw new TypeError('malformed successor or nonce')
       const presented = storedHash(r.presentedHash)
       if (!isSessionId(r.sessionId) || !presented) return { kind: 'unknown' }
-      // An ending kept while Redis was away is written before any refresh this instance serves.
+      // An ending kept while Redis was away is tried before any refresh this instance serves.
+      // A flush that fails does not stop the refresh: on a Cluster the kept write may wait for
+      // another master than this session's, and that user's outage must not become everyone's.
       if (pending.length > 0 && !flushing) await flushPending()
       const [answer, value] = await call<[Buffer, (Buffer | number)?]>(() =>
         redis.portcullisRotateBuffer(
