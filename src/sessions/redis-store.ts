@@ -234,10 +234,10 @@ export function createRedisStore(client: Redis | Cluster, makeSubscriber: () => 
       if (!successor || !nonce) throw new TypeError('malformed successor or nonce')
       const presented = storedHash(r.presentedHash)
       if (!isSessionId(r.sessionId) || !presented) return { kind: 'unknown' }
-      // An ending kept while Redis was away is tried before any refresh this instance serves.
-      // A flush that fails does not stop the refresh: on a Cluster the kept write may wait for
-      // another master than this session's, and that user's outage must not become everyone's.
-      if (pending.length > 0 && !flushing) await flushPending()
+      // Kept endings are sent now, but not waited for: on a Cluster a kept write may wait for
+      // another master than this session's, and one user's outage must not slow everyone's
+      // refresh. A session this instance knows was ended is refused by the endpoint anyway.
+      if (pending.length > 0) void flushPending()
       const [answer, value] = await call<[Buffer, (Buffer | number)?]>(() =>
         redis.portcullisRotateBuffer(
           keys.session(r.sessionId),
