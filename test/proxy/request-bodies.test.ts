@@ -142,8 +142,9 @@ t.test('a 192 MB text/plain upload streams through in bounded memory', async (t)
   t.equal(status, 200)
   t.equal(up.received.at(-1)?.length, SIZE)
   t.equal(up.received.at(-1)?.sha256, expected.digest('hex'), 'intact')
-  // Held whole, the body alone would be 192 MB (and more once decoded as text). The peak of
-  // heap and buffers also counts chunks already done with but not yet collected.
+  // Held whole, the body alone would be 192 MB (and more once decoded as text). Both peaks also
+  // count chunks already done with but not yet collected: on CI, RSS rose by 51 MB once, so the
+  // bound is half the body, which a body held whole still cannot pass.
   t.ok(heapGrowth < SIZE / 2, `heap and buffers grew by ${mb(heapGrowth)} MB, far below the ${mb(SIZE)} MB body`)
-  t.ok(rssGrowth < SIZE / 4, `RSS grew by ${mb(rssGrowth)} MB, far below the ${mb(SIZE)} MB body`)
+  t.ok(rssGrowth < SIZE / 2, `RSS grew by ${mb(rssGrowth)} MB, far below the ${mb(SIZE)} MB body`)
 })
