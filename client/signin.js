@@ -4,7 +4,9 @@
  *
  * 1. Silent refresh: the refresh cookie is scoped to basePath, so the navigation that brought
  *    the browser here could not use it. If it still holds a session, go straight back.
- * 2. Otherwise show the form, post the credentials as JSON (cookie mode), then go back.
+ * 2. Otherwise show the choices: a link per OpenID Provider (the gateway renders them) and the
+ *    password form, whose credentials are posted as JSON (cookie mode) before going back.
+ *    A page showing a failed provider sign-in (data-problem) skips the silent refresh.
  *
  * Going back is only ever to a same-origin path: see safeReturnPath (./return-path.js, which
  * the gateway serves beside this script and runs itself before rendering the page).
@@ -30,16 +32,29 @@ function start(main) {
   const base = main.dataset.base ?? ''
   const returnTo = safeReturnPath(main.dataset.return)
   const status = document.getElementById('status')
+  const providers = document.getElementById('providers')
   const form = document.getElementById('form')
-  const error = document.getElementById('error')
-  const button = form.querySelector('button')
   const goBack = () => location.replace(returnTo)
 
   function showForm() {
     status.textContent = ''
-    form.hidden = false
-    document.getElementById('username').focus()
+    if (providers) providers.hidden = false
+    if (form) {
+      form.hidden = false
+      document.getElementById('username').focus()
+    } else providers?.querySelector('a')?.focus()
   }
+
+  if (main.dataset.problem) return showForm()
+  if (form) passwordForm(base, form, goBack)
+  fetch(`${base}/refresh`, { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } })
+    .then((response) => (response.ok ? goBack() : showForm()))
+    .catch(showForm)
+}
+
+function passwordForm(base, form, goBack) {
+  const error = document.getElementById('error')
+  const button = form.querySelector('button')
 
   function showError(message) {
     error.textContent = message
@@ -70,10 +85,6 @@ function start(main) {
       form.removeAttribute('aria-busy')
     }
   })
-
-  fetch(`${base}/refresh`, { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } })
-    .then((response) => (response.ok ? goBack() : showForm()))
-    .catch(showForm)
 }
 
 const main = typeof document === 'undefined' ? null : document.getElementById('signin')

@@ -50,6 +50,14 @@ export function cookieAttributes(auth: AuthConfig, kind: 'access' | 'refresh', m
   return attrs
 }
 
+/**
+ * The short-lived cookies of OpenID Connect sign-ins in progress (src/auth/oidc/flow.ts):
+ * `portcullis_oidc_<12 characters>`, `__Host-` prefixed when secure. Path=/, so they would
+ * otherwise reach upstreams.
+ */
+const FLOW_PREFIX = 'portcullis_oidc_'
+export const isFlowCookieName = (name: string): boolean => name.startsWith(FLOW_PREFIX) || name.startsWith(`__Host-${FLOW_PREFIX}`)
+
 /** Drops the gateway's cookies from a `Cookie` header; undefined when nothing is left. */
 export function withoutGatewayCookies(header: string): string | undefined {
   let kept = ''
@@ -58,7 +66,7 @@ export function withoutGatewayCookies(header: string): string | undefined {
     if (pair === '') continue
     const eq = pair.indexOf('=')
     const name = eq === -1 ? pair : pair.slice(0, eq).trim()
-    if (GATEWAY_COOKIE_NAMES.has(name)) continue
+    if (GATEWAY_COOKIE_NAMES.has(name) || isFlowCookieName(name)) continue
     kept = kept === '' ? pair : `${kept}; ${pair}`
   }
   return kept === '' ? undefined : kept
@@ -85,5 +93,6 @@ const OWN_NAMES_ANY_CASE: ReadonlySet<string> = new Set([...GATEWAY_COOKIE_NAMES
  * `__Host-`/`__Secure-` prefixes case-insensitively, so names are compared in any case.
  */
 export function isReservedCookieName(name: string): boolean {
-  return name === '' || OWN_NAMES_ANY_CASE.has(name.toLowerCase())
+  const lower = name.toLowerCase()
+  return name === '' || OWN_NAMES_ANY_CASE.has(lower) || isFlowCookieName(lower.replace(/^__host-/, '__Host-'))
 }

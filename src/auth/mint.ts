@@ -30,7 +30,9 @@ export function createMinter({ keyring, issuer, audience, ttl }: MintOptions): M
     // Never outlive the session itself.
     const exp = Math.min(iat + ttlSec, Math.floor(session.absoluteExpiresAt / 1000))
     // Registered claims are set last: a user's custom claims can never override them.
-    const token = await new SignJWT({ ...session.claims, roles: session.roles, sid: session.id })
+    // auth_time (OpenID Connect Core §2): when the user last signed in, which a refresh keeps.
+    const authTime = Math.floor(session.createdAt / 1000)
+    const token = await new SignJWT({ ...session.claims, roles: session.roles, sid: session.id, auth_time: authTime })
       .setProtectedHeader(header)
       .setIssuer(issuer)
       .setAudience(audience)

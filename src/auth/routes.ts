@@ -16,7 +16,9 @@ import { logoutEndpoints } from './endpoints/logout.js'
 import { refreshEndpoint } from './endpoints/refresh.js'
 import { sessionEndpoints } from './endpoints/sessions.js'
 import { signInPageEndpoints } from './endpoints/signin-page.js'
+import { isPasswordSource } from './identity/index.js'
 import { createMinter, type Minter } from './mint.js'
+import { oidcEndpoints, oidcSources } from './oidc/index.js'
 import { noStore } from './transport.js'
 
 export interface SessionRoutesOptions {
@@ -76,5 +78,13 @@ export async function sessionRoutes(app: FastifyInstance, opts: SessionRoutesOpt
   logoutEndpoints(app, ctx)
   sessionEndpoints(app, ctx)
   adminEndpoints(app, ctx)
-  await signInPageEndpoints(app, ctx)
+  const sources = ctx.config.auth.identity
+  const choices = {
+    providers: oidcSources(ctx).map((s) => ({ name: s.name, label: s.displayName ?? s.name })),
+    // The form is left out only where every source is a provider: with none configured, a
+    // deployment's injected source (tests, embedding) may still take passwords.
+    passwordForm: sources.length === 0 || sources.some(isPasswordSource),
+  }
+  const showOnSignInPage = await signInPageEndpoints(app, ctx, choices)
+  await oidcEndpoints(app, ctx, showOnSignInPage)
 }

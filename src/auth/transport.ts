@@ -32,13 +32,17 @@ export function sendTokens(request: FastifyRequest, reply: FastifyReply, auth: A
   if (isTokenMode(request)) {
     body['refreshToken'] = refreshToken
     body['refreshExpiresIn'] = Math.floor(refreshLife / 1000)
-  } else {
-    const names = cookieNames(auth)
-    reply.setCookie(names.access, access.token, cookieAttributes(auth, 'access', access.expiresIn * 1000))
-    reply.setCookie(names.refresh, refreshToken, cookieAttributes(auth, 'refresh', refreshLife))
-  }
+  } else setTokenCookies(reply, auth, issued, now)
   noStore(reply)
   return reply.code(200).send(body)
+}
+
+/** Cookie mode: the access and refresh tokens as the gateway's two HttpOnly cookies. */
+export function setTokenCookies(reply: FastifyReply, auth: AuthConfig, issued: Issued, now: number): void {
+  const { session, access, refreshToken } = issued
+  const names = cookieNames(auth)
+  reply.setCookie(names.access, access.token, cookieAttributes(auth, 'access', access.expiresIn * 1000))
+  reply.setCookie(names.refresh, refreshToken, cookieAttributes(auth, 'refresh', Math.min(session.idleExpiresAt, session.absoluteExpiresAt) - now))
 }
 
 /** Expires both cookies (harmless when none were set). */

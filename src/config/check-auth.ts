@@ -1,8 +1,10 @@
-/** Sign-in settings: unique usernames, usable token lifetimes. */
+/** Sign-in settings: unique usernames and provider names, usable token lifetimes. */
 import { reportDuplicates, type Check } from './check.js'
+import { oidcChecks } from './check-oidc.js'
 import { formatDuration } from './duration.js'
 
 export const authChecks: Check[] = [
+  ...oidcChecks,
   {
     needs: [['auth', 'identity']],
     run({ auth }, report) {

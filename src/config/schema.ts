@@ -174,18 +174,61 @@ const StaticUser = Type.Object(
 const Identity = Type.Union([
   Type.Object(
     {
-      type: Type.Literal('static', { description: 'the kind of source: static (users listed here) or http (a user service)' }),
+      type: Type.Literal('static', {
+        description: 'the kind of source: static (users listed here), http (a user service) or oidc (an OpenID Provider)',
+      }),
       users: Type.Array(StaticUser, { default: [], description: 'the users of this source' }),
     },
     Strict,
   ),
   Type.Object(
     {
-      type: Type.Literal('http', { description: 'the kind of source: static (users listed here) or http (a user service)' }),
+      type: Type.Literal('http', {
+        description: 'the kind of source: static (users listed here), http (a user service) or oidc (an OpenID Provider)',
+      }),
       url: Matching('^https?://', 'an http:// or https:// URL', {
         description: 'POST {"username","password"}; 200 {"subject","roles"?,"claims"?} = valid',
       }),
       timeout: Duration('2s', 'no answer within it = 503 identity_unavailable'),
+    },
+    Strict,
+  ),
+  Type.Object(
+    {
+      type: Type.Literal('oidc', { description: 'sign-in through an external OpenID Provider (Authorization Code flow with PKCE)' }),
+      name: Matching('^[a-z0-9-]{1,32}$', 'lower-case letters, digits and "-" (at most 32)', {
+        description: 'unique among oidc sources; in its URLs ({basePath}/oidc/NAME/...) and its sessions',
+      }),
+      displayName: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'the sign-in page says "Sign in with" it; default: name' })),
+      issuer: Matching('^https?://[^\\s]+$', 'an https:// URL (http:// only for development)', {
+        description: "the provider's issuer; discovery reads {issuer}/.well-known/openid-configuration",
+      }),
+      clientId: Type.String({ minLength: 1, description: 'the client id registered at the provider' }),
+      clientSecret: Type.String({ minLength: 1, description: 'its secret, sent as client_secret_basic' }),
+      scopes: Type.Array(Type.String({ minLength: 1, pattern: '^[\\x21\\x23-\\x5b\\x5d-\\x7e]+$' }), {
+        default: ['openid', 'profile', 'email'],
+        description: 'scopes asked for; must include openid',
+      }),
+      subjectClaim: Type.String({ minLength: 1, default: 'sub', description: 'the claim that becomes the Portcullis subject (x-user-id)' }),
+      rolesClaim: Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+        default: null,
+        description: 'the claim holding roles: a claim name, else a dot path such as realm_access.roles; a list of strings or one string',
+      }),
+      defaultRoles: Type.Array(Type.String({ minLength: 1 }), { default: [], description: 'roles every user of this source gets' }),
+      claims: Type.Array(Type.String({ minLength: 1 }), {
+        default: [],
+        description: 'claims copied into the access token (registered names are ignored)',
+      }),
+      redirectUri: Type.Union([Matching('^https?://[^\\s]+$', 'an http:// or https:// URL'), Type.Null()], {
+        default: null,
+        description: "where the provider sends the browser back; default: the request's origin + {basePath}/oidc/NAME/callback",
+      }),
+      postLogoutRedirectUri: Type.Union([Matching('^https?://[^\\s]+$', 'an http:// or https:// URL'), Type.Null()], {
+        default: null,
+        description:
+          "where the provider sends the browser after {basePath}/oidc/NAME/logout; default: the request's origin + the sign-in page (or /)",
+      }),
+      timeout: Duration('5s', 'each call to the provider; no answer within it = 503 identity_unavailable'),
     },
     Strict,
   ),
@@ -367,3 +410,4 @@ export type AuthConfig = GatewayConfig['auth']
 export type StoreConfig = GatewayConfig['store']
 export type KeysConfig = NonNullable<AuthConfig['keys']>
 export type IdentityConfig = AuthConfig['identity'][number]
+export type OidcConfig = Extract<IdentityConfig, { type: 'oidc' }>

@@ -42,6 +42,10 @@ export function instrumentStore(store: SessionStore, metrics: GatewayMetrics): S
       return ended
     },
     get: (sessionId, now) => store.get(sessionId, now),
+    putNew: (key, value, ttl, now) => store.putNew(key, value, ttl, now),
+    take: (key, now) => store.take(key, now),
+    link: (key, member, expiresAt, now) => store.link(key, member, expiresAt, now),
+    linked: (key, now) => store.linked(key, now),
     list: (subject, now) => store.list(subject, now),
     revocations: (now) => store.revocations(now),
     // Absent stays absent: RevocationSync falls back to revocations() for such a store.

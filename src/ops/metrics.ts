@@ -49,7 +49,7 @@ export const LOGIN_RESULTS = [
   'error',
 ] as const
 export const REFRESH_RESULTS = ['rotated', 'grace', 'reused', 'expired', 'unknown', 'rate_limited', 'rejected', 'error'] as const
-export const END_REASONS: readonly EndReason[] = ['logout', 'logout_all', 'deleted', 'admin', 'reuse', 'expired', 'evicted']
+export const END_REASONS: readonly EndReason[] = ['logout', 'logout_all', 'deleted', 'admin', 'reuse', 'expired', 'evicted', 'provider_logout']
 export const LIMITERS = ['login_user', 'login_client', 'refresh_session', 'route'] as const
 export type LimiterName = (typeof LIMITERS)[number]
 const CLIENT_ERRORS = ['header_too_large', 'timeout', 'aborted', 'bad_request'] as const

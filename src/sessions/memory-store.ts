@@ -3,6 +3,7 @@
  * One process only (`server.workers: 1`); revocation events reach this process's listeners
  * synchronously.
  */
+import { memoryShortLived } from './memory-short-lived.js'
 import {
   assertSessionId,
   clientFact,
@@ -107,7 +108,9 @@ export function createMemoryStore(options: MemoryStoreOptions): SessionStore {
     return entry
   }
 
+  const shortLived = memoryShortLived()
   function sweep(): void {
+    shortLived.sweep(latest)
     for (const [sid, entry] of sessions) if (!isLive(entry.record, latest)) drop(sid)
     for (const [sid, until] of revokedSessions) if (until <= latest) revokedSessions.delete(sid)
     for (const [subject, [, until]] of userMarks) if (until <= latest) userMarks.delete(subject)
@@ -117,6 +120,10 @@ export function createMemoryStore(options: MemoryStoreOptions): SessionStore {
 
   return {
     kind: 'memory',
+    putNew: shortLived.putNew,
+    take: shortLived.take,
+    link: shortLived.link,
+    linked: shortLived.linked,
 
     async create({ record, refreshHash }, now) {
       assertSessionId(record.id, record.subject)

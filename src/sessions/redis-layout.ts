@@ -30,7 +30,7 @@
  *   79      4      refreshes counted in that window (rateLimits.refresh.perSession)
  *   83      1      n, the older rotated hashes kept
  *   84      12n    those hashes, 96 bits each, newest first
- *   then           JSON [userAgent, ip] \n JSON [roles, claims] \n subject
+ *   then           JSON [userAgent, ip] \n JSON [roles, claims(, provider)] \n subject
  *
  * Raw bytes rather than base64url for the hashes and the nonce, and binary times rather than
  * digits, keep a session with a browser's user agent in a 320-byte allocation: ~550 bytes with
@@ -119,7 +119,9 @@ export function encodeSession(record: SessionRecord, refreshHash: string): Buffe
   head.writeUIntBE(time(record.idleExpiresAt), AT.idleExpiresAt, 6)
   head.writeUIntBE(time(record.absoluteExpiresAt), AT.absoluteExpiresAt, 6)
   head.writeUIntBE(time(record.createdAt), AT.createdAt, 6)
-  const text = `${encodeClient(record.userAgent, record.ip)}\n${JSON.stringify([record.roles, record.claims])}\n${record.subject}`
+  // The provider is appended only when there is one: a password session keeps its old bytes.
+  const identity = record.provider === undefined ? [record.roles, record.claims] : [record.roles, record.claims, record.provider]
+  const text = `${encodeClient(record.userAgent, record.ip)}\n${JSON.stringify(identity)}\n${record.subject}`
   return Buffer.concat([head, Buffer.from(text)])
 }
 
@@ -134,7 +136,7 @@ export function decodeSession(sessionId: string, value: Buffer): { record: Sessi
   if (b < 0) return null
   try {
     const [userAgent, ip] = JSON.parse(text.slice(0, a)) as [string | null, string | null]
-    const [roles, claims] = JSON.parse(text.slice(a + 1, b)) as [string[], Record<string, unknown>]
+    const [roles, claims, provider] = JSON.parse(text.slice(a + 1, b)) as [string[], Record<string, unknown>, string?]
     const record: SessionRecord = {
       id: sessionId,
       subject: text.slice(b + 1),
@@ -147,6 +149,7 @@ export function decodeSession(sessionId: string, value: Buffer): { record: Sessi
       userAgent,
       ip,
     }
+    if (typeof provider === 'string') record.provider = provider
     return { record, nonce: value.subarray(AT.nonce, AT.nonce + NONCE_BYTES).toString('base64url') }
   } catch {
     return null

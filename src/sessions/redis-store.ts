@@ -33,6 +33,8 @@ export interface RedisStoreOptions extends StoreOptions {
   revocationPageSize?: number
 }
 
+import { redisShortLived } from './redis-short-lived.js'
+
 const SCRIPTS = {
   portcullisRotate: [1, ROTATE],
   portcullisCreate: [2, CREATE],
@@ -205,6 +207,7 @@ export function createRedisStore(client: Redis | Cluster, makeSubscriber: () => 
 
   return {
     kind: 'redis',
+    ...redisShortLived(client, prefix),
 
     async create({ record, refreshHash }, now) {
       assertSessionId(record.id, record.subject)

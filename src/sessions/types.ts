@@ -33,6 +33,8 @@ export interface SessionRecord {
   absoluteExpiresAt: number
   userAgent: string | null
   ip: string | null
+  /** The `oidc` identity source it was signed in through; absent for a password sign-in. */
+  provider?: string
 }
 
 export interface NewSession {
@@ -86,7 +88,7 @@ export type RotateResult =
    */
   | { kind: 'limited'; retryAfterMs: number }
 
-export type EndReason = 'logout' | 'logout_all' | 'deleted' | 'admin' | 'reuse' | 'expired' | 'evicted'
+export type EndReason = 'logout' | 'logout_all' | 'deleted' | 'admin' | 'reuse' | 'expired' | 'evicted' | 'provider_logout'
 
 /** What the revocation set is built from; `cached` mode keeps it in memory on every instance. */
 export interface RevocationSnapshot {
@@ -115,7 +117,24 @@ export interface StoreOptions {
   historySize: number
 }
 
-export interface SessionStore {
+/**
+ * Small values with a lifetime, kept beside the sessions so that every instance sharing the
+ * store sees them: OpenID Connect sign-ins in progress, logout-token ids already used, and
+ * which gateway sessions a provider's session became. Keys are the caller's own (a namespace
+ * and a hash); a store prefixes them with its keyPrefix. Times are epoch milliseconds.
+ */
+export interface ShortLivedValues {
+  /** Keeps `value` for `ttl` ms unless `key` holds one already: true when it was kept. */
+  putNew(key: string, value: string, ttl: number, now: number): Promise<boolean>
+  /** The value, deleted in the same step (at most one caller ever gets it); null when none. */
+  take(key: string, now: number): Promise<string | null>
+  /** Adds `member` to the set at `key`; the set lives at least until `expiresAt`. */
+  link(key: string, member: string, expiresAt: number, now: number): Promise<void>
+  /** The members of the set at `key` (empty once it expired). */
+  linked(key: string, now: number): Promise<string[]>
+}
+
+export interface SessionStore extends ShortLivedValues {
   readonly kind: 'memory' | 'redis'
 
   /** Stores a new session; ends (and revokes) the user's oldest ones beyond the limit. */

@@ -78,12 +78,12 @@ const cases: { name: string; text: string; expect: string }[] = [
   {
     name: 'an identity source of an unknown type points at its type',
     text: file('auth:', '  identity:', '    - type: ldap'),
-    expect: '3:13 auth.identity[0].type: must be one of static, http',
+    expect: '3:13 auth.identity[0].type: must be one of static, http, oidc',
   },
   {
     name: 'an identity source without a type is reported at the source',
     text: file('auth:', '  identity:', '    - url: http://users/verify'),
-    expect: '3:7 auth.identity[0].type: is required (one of static, http)',
+    expect: '3:7 auth.identity[0].type: is required (one of static, http, oidc)',
   },
   {
     name: 'an http identity source reports only its own mistakes, not the static branch',

@@ -151,6 +151,10 @@ export function unavailableContract(t: TapTest, { make, stopBackend }: ContractO
       endAll: () => store.endAll('alice', 'logout_all', T0),
       revocations: () => store.revocations(T0),
       ping: () => store.ping(),
+      putNew: () => store.putNew('k', 'v', SECOND, T0),
+      take: () => store.take('k', T0),
+      link: () => store.link('k', 'm', T0 + SECOND, T0),
+      linked: () => store.linked('k', T0),
     }
     for (const [name, call] of Object.entries(calls)) {
       const started = Date.now()

@@ -11,6 +11,7 @@
 import { lifecycleContract } from './store-contract-lifecycle.js'
 import { revocationContract, storageContract, unavailableContract } from './store-contract-revocation.js'
 import { rotationContract } from './store-contract-rotation.js'
+import { shortLivedContract } from './store-contract-short-lived.js'
 import type { ContractOptions, TapTest } from './store-fixtures.js'
 
 export { OPTIONS, type ContractOptions, type StoreFixture, type TapTest } from './store-fixtures.js'
@@ -20,5 +21,6 @@ export function storeContract(t: TapTest, options: ContractOptions): void {
   rotationContract(t, options)
   revocationContract(t, options)
   storageContract(t, options)
+  shortLivedContract(t, options)
   unavailableContract(t, options)
 }

@@ -3,15 +3,14 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.js'
-import { formatRefreshToken, hashRefresh, newRefreshSecret, newSessionId } from '../../sessions/tokens.js'
-import type { SessionRecord } from '../../sessions/types.js'
 import { checkCsrf } from '../csrf.js'
 import { MAX_PASSWORD_BYTES } from '../passwords.js'
 import type { EndpointContext } from '../routes.js'
 import { AUTH_BODY_LIMIT } from '../routes.js'
 import { normalizeUsername } from '../username.js'
 import { isTokenMode, sendTokens } from '../transport.js'
-import { clientFacts, objectBody, stringField } from './body.js'
+import { objectBody, stringField } from './body.js'
+import { startSession } from './new-session.js'
 
 export function loginEndpoint(app: FastifyInstance, ctx: EndpointContext): void {
   const { auth } = ctx.config
@@ -52,22 +51,7 @@ export function loginEndpoint(app: FastifyInstance, ctx: EndpointContext): void 
     await ctx.limiters.loginUser.reset(userKey, { in: userCounted })
 
     const now = ctx.now()
-    const record: SessionRecord = {
-      id: newSessionId(identity.subject),
-      subject: identity.subject,
-      roles: identity.roles,
-      claims: identity.claims,
-      createdAt: now,
-      lastUsedAt: now,
-      idleExpiresAt: Math.min(now + auth.refreshTokenTtl, now + auth.sessionMaxAge),
-      absoluteExpiresAt: now + auth.sessionMaxAge,
-      ...clientFacts(request),
-    }
-    const secret = newRefreshSecret()
-    const { evicted } = await ctx.deps.store.create({ record, refreshHash: hashRefresh(secret) }, now)
-    ctx.revokeLocally(evicted, now)
-    request.log.info({ sessionId: record.id, subject: record.subject }, 'session created')
-    const access = await ctx.mint(record, now)
-    return sendTokens(request, reply, auth, { session: record, access, refreshToken: formatRefreshToken(record.id, secret) }, now)
+    const issued = await startSession(ctx, request, identity, now)
+    return sendTokens(request, reply, auth, issued, now)
   }
 }

@@ -1,7 +1,7 @@
 /**
  * POST {basePath}/logout and POST {basePath}/logout-all.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../../errors.js'
 import { hashRefresh, parseRefreshToken } from '../../sessions/tokens.js'
 import { authenticate, presentedToken } from '../authenticate.js'
@@ -16,39 +16,9 @@ import type { AccessClaims } from '../verify.js'
 
 export function logoutEndpoints(app: FastifyInstance, ctx: EndpointContext): void {
   const { auth } = ctx.config
-  const names = cookieNames(auth)
 
-  // Ends the caller's session, found from a valid access token or else from the refresh
-  // token. Logging out is idempotent: with nothing (left) to end it still clears the cookies.
   app.post('/logout', { bodyLimit: AUTH_BODY_LIMIT }, async (request, reply) => {
-    const access = presentedToken(request, names.access)
-    const refresh = presentedRefreshToken(request, names.refresh)
-    if (access?.viaCookie || refresh?.viaCookie) checkCsrf(request, ctx.authenticator.allowedOrigins)
-    const now = ctx.now()
-    let ended = false
-    if (access) {
-      // Charged to the caller's address like any other check, so logout is no way around the
-      // failure budget; a valid token refused only because checks are overloaded is not
-      // treated as no token (that would skip the logout): the caller gets 429 and retries.
-      const claims = await ctx.authenticator.verify(access.token, request.ip).catch((err: unknown) => {
-        if (err instanceof GatewayError && err.code === 'rate_limited') throw err
-        return null
-      })
-      if (claims) {
-        const end = () => ctx.endSession(claims.sid, 'logout', now, claims.sub)
-        ended = (await endOrRevoke(ctx, end, { sessionIds: [claims.sid], now })) !== null
-        // A valid token whose session is already gone (ended by a call whose answer was lost,
-        // or lost with the store's data) is revoked all the same: after a logout, the
-        // caller's tokens must stop working.
-        if (!ended && !ctx.deps.revocations.isRevoked(claims.sid, claims.sub, claims.iat)) revokeAnyway(ctx, [claims.sid], now)
-      }
-    }
-    const parsed = refresh && parseRefreshToken(refresh.token)
-    if (!ended && parsed) {
-      const session = await ctx.deps.store.endByRefresh(parsed.sessionId, hashRefresh(parsed.secret), now)
-      if (session) ctx.revokeLocally([session.id], now)
-    }
-    clearCookies(reply, auth)
+    await endCallerSession(request, reply, ctx)
     return reply.code(204).send()
   })
 
@@ -94,4 +64,41 @@ async function logoutAllCaller(request: FastifyRequest, ctx: EndpointContext): P
     if (presented.viaCookie) checkCsrf(request, ctx.authenticator.allowedOrigins)
     return { claims, asOf: mark }
   }
+}
+
+/**
+ * Ends the caller's session, found from a valid access token or else from the refresh token,
+ * and clears the cookies. Idempotent: with nothing (left) to end it still clears them.
+ */
+export async function endCallerSession(request: FastifyRequest, reply: FastifyReply, ctx: EndpointContext): Promise<void> {
+  const { auth } = ctx.config
+  const names = cookieNames(auth)
+  const access = presentedToken(request, names.access)
+  const refresh = presentedRefreshToken(request, names.refresh)
+  if (access?.viaCookie || refresh?.viaCookie) checkCsrf(request, ctx.authenticator.allowedOrigins)
+  const now = ctx.now()
+  let ended = false
+  if (access) {
+    // Charged to the caller's address like any other check, so logout is no way around the
+    // failure budget; a valid token refused only because checks are overloaded is not
+    // treated as no token (that would skip the logout): the caller gets 429 and retries.
+    const claims = await ctx.authenticator.verify(access.token, request.ip).catch((err: unknown) => {
+      if (err instanceof GatewayError && err.code === 'rate_limited') throw err
+      return null
+    })
+    if (claims) {
+      const end = () => ctx.endSession(claims.sid, 'logout', now, claims.sub)
+      ended = (await endOrRevoke(ctx, end, { sessionIds: [claims.sid], now })) !== null
+      // A valid token whose session is already gone (ended by a call whose answer was lost,
+      // or lost with the store's data) is revoked all the same: after a logout, the
+      // caller's tokens must stop working.
+      if (!ended && !ctx.deps.revocations.isRevoked(claims.sid, claims.sub, claims.iat)) revokeAnyway(ctx, [claims.sid], now)
+    }
+  }
+  const parsed = refresh && parseRefreshToken(refresh.token)
+  if (!ended && parsed) {
+    const session = await ctx.deps.store.endByRefresh(parsed.sessionId, hashRefresh(parsed.secret), now)
+    if (session) ctx.revokeLocally([session.id], now)
+  }
+  clearCookies(reply, auth)
 }

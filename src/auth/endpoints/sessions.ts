@@ -20,6 +20,8 @@ export function sessionView(s: SessionRecord, currentSessionId: string | null) {
     userAgent: s.userAgent,
     ip: s.ip,
     current: s.id === currentSessionId,
+    /** The `oidc` source it was signed in through; null for a password sign-in. */
+    provider: s.provider ?? null,
   }
 }
 
@@ -32,7 +34,7 @@ export async function caller(request: FastifyRequest, ctx: EndpointContext, role
 export function sessionEndpoints(app: FastifyInstance, ctx: EndpointContext): void {
   app.get('/me', async (request) => {
     const { claims } = await caller(request, ctx)
-    const { iss: _iss, aud: _aud, sub, sid, iat, exp, jti: _jti, nbf: _nbf, roles, ...custom } = claims
+    const { iss: _iss, aud: _aud, sub, sid, iat, exp, jti: _jti, nbf: _nbf, roles, auth_time, ...custom } = claims
     return {
       subject: sub,
       roles,
@@ -40,6 +42,8 @@ export function sessionEndpoints(app: FastifyInstance, ctx: EndpointContext): vo
       claims: custom,
       issuedAt: new Date(iat * 1000).toISOString(),
       expiresAt: new Date(exp * 1000).toISOString(),
+      // Tokens minted before auth_time existed lack it.
+      authTime: typeof auth_time === 'number' ? new Date(auth_time * 1000).toISOString() : null,
     }
   })
 

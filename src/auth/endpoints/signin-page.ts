@@ -4,7 +4,8 @@
  * {basePath}/client.js (the fetch helper web apps import). SPEC.md `auth.signInPage`.
  */
 import { createHash } from 'node:crypto'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { GatewayError } from '../../errors.js'
 import { loadAsset, serveScript } from '../assets.js'
 import type { EndpointContext } from '../routes.js'
 import { safeReturnPath } from '../signin.js'
@@ -14,7 +15,8 @@ main{max-width:22rem;margin:4rem auto;padding:2rem;background:#fff;border-radius
 h1{margin-top:0;font-size:1.5rem}label{display:block;font-weight:600;margin-top:1rem}
 input{box-sizing:border-box;width:100%;padding:.5rem;font:inherit;border:1px solid #767676;border-radius:4px}
 button{margin-top:1.5rem;width:100%;padding:.6rem;font:inherit;font-weight:600;color:#fff;background:#1f5fbf;border:0;border-radius:4px}
-:focus-visible{outline:3px solid #f5a623;outline-offset:2px}#error{color:#b00020;min-height:1.5em;margin:1rem 0 0}`
+:focus-visible{outline:3px solid #f5a623;outline-offset:2px}#error,#problem{color:#b00020;min-height:1.5em;margin:1rem 0 0}
+#providers{list-style:none;padding:0;margin:1rem 0}#providers a{display:block;margin-top:.5rem;padding:.6rem;text-align:center;font-weight:600;color:#1f5fbf;border:1px solid #1f5fbf;border-radius:4px;text-decoration:none}`
 
 /**
  * No inline script may run on the page that handles passwords: an injected `<script>` would
@@ -34,7 +36,17 @@ const CSP = [
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c)
 
-function page(base: string, returnTo: string): string {
+/** What the page offers: a sign-in link per OpenID Provider, the password form, or both. */
+export interface SignInChoices {
+  providers: ReadonlyArray<{ name: string; label: string }>
+  passwordForm: boolean
+}
+
+function page(base: string, returnTo: string, choices: SignInChoices, problem: string | null): string {
+  const back = returnTo === '/' ? '' : `?return=${encodeURIComponent(returnTo)}`
+  const links = choices.providers
+    .map(({ name, label }) => `<li><a href="${escapeHtml(`${base}/oidc/${name}/start${back}`)}">Sign in with ${escapeHtml(label)}</a></li>`)
+    .join('\n')
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -45,11 +57,13 @@ function page(base: string, returnTo: string): string {
 <script type="module" src="${escapeHtml(base)}/signin.js"></script>
 </head>
 <body>
-<main id="signin" data-base="${escapeHtml(base)}" data-return="${escapeHtml(returnTo)}">
+<main id="signin" data-base="${escapeHtml(base)}" data-return="${escapeHtml(returnTo)}"${problem === null ? '' : ' data-problem="1"'}>
 <h1>Sign in</h1>
-<p id="status" role="status" aria-live="polite">Checking for an existing session…</p>
+${problem === null ? '' : `<p id="problem" role="alert">${escapeHtml(problem)}</p>\n`}<p id="status" role="status" aria-live="polite">${problem === null ? 'Checking for an existing session…' : ''}</p>
 <noscript><p>Signing in needs JavaScript, which is turned off in this browser.</p></noscript>
-<form id="form" hidden>
+${links === '' ? '' : `<ul id="providers" hidden>\n${links}\n</ul>\n`}${
+  choices.passwordForm
+    ? `<form id="form" hidden>
 <label for="username">Username</label>
 <input id="username" name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required>
 <label for="password">Password</label>
@@ -57,13 +71,18 @@ function page(base: string, returnTo: string): string {
 <p id="error" aria-live="assertive"></p>
 <button type="submit">Sign in</button>
 </form>
-</main>
+`
+    : ''
+}</main>
 </body>
 </html>
 `
 }
 
-export async function signInPageEndpoints(app: FastifyInstance, ctx: EndpointContext): Promise<void> {
+/** Shows a failed sign-in (an OpenID Connect callback's) on the page, with the status it would have had. */
+export type SignInPageRenderer = (reply: FastifyReply, error: GatewayError, returnTo: string) => FastifyReply | null
+
+export async function signInPageEndpoints(app: FastifyInstance, ctx: EndpointContext, choices: SignInChoices): Promise<SignInPageRenderer> {
   const { auth } = ctx.config
   const base = auth.basePath.replace(/\/+$/, '')
   // The helper is a convenience: an installation without client/ still serves the API.
@@ -72,17 +91,22 @@ export async function signInPageEndpoints(app: FastifyInstance, ctx: EndpointCon
     return null
   })
   if (client) serveScript(app, '/client.js', client)
-  if (!auth.signInPage) return
+  if (!auth.signInPage) return () => null
 
   // signInPage is on: a page that cannot load its script would strand every visitor.
   serveScript(app, '/signin.js', await loadAsset('signin.js'))
   serveScript(app, '/return-path.js', await loadAsset('return-path.js')) // signin.js imports it
-  app.get<{ Querystring: Record<string, unknown> }>('/signin', async (request, reply) => {
-    const returnTo = safeReturnPath(request.query['return'])
+  const render = (reply: FastifyReply, returnTo: string, problem: string | null) => {
     reply.header('content-security-policy', CSP)
     reply.header('x-frame-options', 'DENY')
     reply.header('x-content-type-options', 'nosniff')
     reply.header('referrer-policy', 'no-referrer')
-    return reply.type('text/html; charset=utf-8').send(page(base, returnTo))
-  })
+    return reply.type('text/html; charset=utf-8').send(page(base, returnTo, choices, problem))
+  }
+  app.get<{ Querystring: Record<string, unknown> }>('/signin', async (request, reply) => render(reply, safeReturnPath(request.query['return']), null))
+  return (reply, error, returnTo) => {
+    // A 5xx's message is generic by design (errors.ts); the page says what a person can do.
+    const problem = error.statusCode >= 500 ? 'Signing in is not possible right now. Try again later.' : error.message
+    return render(reply.code(error.statusCode), returnTo, problem)
+  }
 }

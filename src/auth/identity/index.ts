@@ -7,7 +7,14 @@ import type { Identity, IdentitySource } from './types.js'
 
 export type { Identity, IdentitySource } from './types.js'
 
-export function createSource(config: IdentityConfig): IdentitySource {
+/** The password sources: an `oidc` source signs users in through its own endpoints instead. */
+export type PasswordSourceConfig = Exclude<IdentityConfig, { type: 'oidc' }>
+
+export function isPasswordSource(config: IdentityConfig): config is PasswordSourceConfig {
+  return config.type !== 'oidc'
+}
+
+export function createSource(config: PasswordSourceConfig): IdentitySource {
   switch (config.type) {
     case 'static':
       return createStaticSource(config.users)
@@ -23,7 +30,7 @@ export function createSource(config: IdentityConfig): IdentitySource {
  * gets 503 identity_unavailable, never a 401 that would read as "wrong password".
  */
 export function createIdentityChain(sources: readonly (IdentityConfig | IdentitySource)[]): IdentitySource {
-  const chain = sources.map((s) => ('authenticate' in s ? s : createSource(s)))
+  const chain = sources.flatMap((s) => ('authenticate' in s ? [s] : isPasswordSource(s) ? [createSource(s)] : []))
   return {
     async authenticate(username, password): Promise<Identity | null> {
       let failure: GatewayError | undefined

@@ -23,7 +23,19 @@ export interface IdentitySource {
  * too, so a claims object never carries a key that changes an object's prototype when
  * copied with plain assignment downstream.
  */
-export const RESERVED_CLAIMS: ReadonlySet<string> = new Set(['iss', 'aud', 'sub', 'sid', 'iat', 'exp', 'nbf', 'jti', 'roles', '__proto__'])
+export const RESERVED_CLAIMS: ReadonlySet<string> = new Set([
+  'iss',
+  'aud',
+  'sub',
+  'sid',
+  'iat',
+  'exp',
+  'nbf',
+  'jti',
+  'roles',
+  'auth_time',
+  '__proto__',
+])
 
 /**
  * The claims without reserved names. We drop rather than refuse: many user services echo

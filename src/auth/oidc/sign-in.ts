@@ -1,0 +1,149 @@
+/**
+ * GET {basePath}/oidc/:name/start and GET {basePath}/oidc/:name/callback: the Authorization
+ * Code flow with PKCE (RFC 9700 §2.1.1), ending in a session made exactly as a password
+ * sign-in makes one (cookie mode).
+ */
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import * as client from 'openid-client'
+import { GatewayError } from '../../errors.js'
+import { startSession } from '../endpoints/new-session.js'
+import type { EndpointContext } from '../routes.js'
+import { isBrowserNavigation, safeReturnPath } from '../signin.js'
+import { setTokenCookies } from '../transport.js'
+import { type Claims, claimAt, mapClaims, wantedClaims } from './claims.js'
+import { keepFlow, takeFlow } from './flow.js'
+import { linkSession } from './links.js'
+import { isProviderOutage, type OidcProvider } from './provider.js'
+
+type Params = { Params: { name: string }; Querystring: Record<string, unknown> }
+
+export interface OidcContext extends EndpointContext {
+  providers: ReadonlyMap<string, OidcProvider>
+  /** Renders a browser-facing failure on the sign-in page; null when there is no page. */
+  showOnSignInPage(reply: FastifyReply, error: GatewayError, returnTo: string): FastifyReply | null
+}
+
+export function providerOf(ctx: OidcContext, request: FastifyRequest<Params>): OidcProvider {
+  const provider = ctx.providers.get(request.params.name)
+  if (!provider) throw new GatewayError('not_found')
+  return provider
+}
+
+export function oidcSignInEndpoints(app: FastifyInstance, ctx: OidcContext): void {
+  const { auth } = ctx.config
+  const base = auth.basePath.replace(/\/+$/, '')
+
+  app.get<Params>('/oidc/:name/start', async (request, reply) => {
+    const provider = providerOf(ctx, request)
+    const returnTo = safeReturnPath(request.query['return'])
+    return browserFacing(request, reply, returnTo, async () => {
+      // Each start writes to the store: counted like a sign-in attempt.
+      await ctx.limiters.loginClient.consume(request.ip)
+      const config = await provider.configuration()
+      const state = client.randomState()
+      const nonce = client.randomNonce()
+      const verifier = client.randomPKCECodeVerifier()
+      const redirectUri = provider.source.redirectUri ?? `${request.protocol}://${request.host}${base}/oidc/${provider.source.name}/callback`
+      await keepFlow(ctx.deps.store, reply, auth, state, { provider: provider.source.name, verifier, nonce, returnTo, redirectUri }, ctx.now())
+      const target = client.buildAuthorizationUrl(config, {
+        redirect_uri: redirectUri,
+        scope: provider.source.scopes.join(' '),
+        state,
+        nonce,
+        code_challenge: await client.calculatePKCECodeChallenge(verifier),
+        code_challenge_method: 'S256',
+      })
+      return reply.redirect(target.href, 302)
+    })
+  })
+
+  app.get<Params>('/oidc/:name/callback', async (request, reply) => {
+    const provider = providerOf(ctx, request)
+    let returnTo = '/'
+    return browserFacing(
+      request,
+      reply,
+      () => returnTo,
+      async () => {
+        await ctx.limiters.loginClient.consume(request.ip)
+        const now = ctx.now()
+        const { state, flow } = await takeFlow(ctx.deps.store, request, reply, auth, provider.source.name, now)
+        returnTo = flow.returnTo
+        const error = request.query['error']
+        if (typeof error === 'string') {
+          // Only the provider's error code: its description is free text we would be echoing.
+          throw new GatewayError('invalid_request', `the provider did not sign you in (${error.replace(/[^\x21-\x7e]/g, '').slice(0, 64)})`)
+        }
+        const claims = await exchange(provider, request, flow, state)
+        const mapped = mapClaims(provider.source, claims)
+        if (mapped === null) {
+          request.log.warn({ provider: provider.source.name, claim: provider.source.subjectClaim }, 'oidc sign-in refused: no usable subject claim')
+          throw new GatewayError('invalid_request', `the provider sent no usable "${provider.source.subjectClaim}"`)
+        }
+        if (mapped.droppedRoles > 0)
+          request.log.warn({ provider: provider.source.name, dropped: mapped.droppedRoles }, 'oidc roles dropped (not header-safe)')
+        const issued = await startSession(ctx, request, mapped.identity, now, provider.source.name, (record) =>
+          linkSession(ctx.deps.store, provider.source.name, claims, record, now),
+        )
+        setTokenCookies(reply, auth, issued, now)
+        return reply.redirect(flow.returnTo, 302)
+      },
+    )
+  })
+
+  /**
+   * Runs an endpoint a browser navigates to: a failure is shown on the sign-in page (with
+   * the status it would have had) when there is one and a browser asked, else as JSON.
+   */
+  async function browserFacing(request: FastifyRequest, reply: FastifyReply, returnTo: string | (() => string), run: () => Promise<FastifyReply>) {
+    try {
+      return await run()
+    } catch (err) {
+      if (!(err instanceof GatewayError) || !isBrowserNavigation(request)) throw err
+      return ctx.showOnSignInPage(reply, err, typeof returnTo === 'string' ? returnTo : returnTo()) ?? Promise.reject(err)
+    }
+  }
+}
+
+/** The code for tokens, every id_token check, and the claims (userinfo's merged in if needed). */
+async function exchange(
+  provider: OidcProvider,
+  request: FastifyRequest,
+  flow: { verifier: string; nonce: string; redirectUri: string },
+  state: string,
+) {
+  const config = await provider.configuration()
+  // The response parameters as they came, on the redirect_uri they were sent to.
+  const query = request.url.includes('?') ? request.url.slice(request.url.indexOf('?')) : ''
+  const current = new URL(flow.redirectUri + query)
+  try {
+    const tokens = await client.authorizationCodeGrant(config, current, {
+      pkceCodeVerifier: flow.verifier,
+      expectedState: state,
+      expectedNonce: flow.nonce,
+      idTokenExpected: true,
+    })
+    const idClaims = tokens.claims() as Claims | undefined
+    if (idClaims === undefined) throw new GatewayError('invalid_request', 'the provider sent no id_token')
+    const missing = wantedClaims(provider.source).some((name) => claimAt(idClaims, name) === undefined)
+    if (!missing || config.serverMetadata().userinfo_endpoint === undefined || tokens.access_token === undefined) return idClaims
+    // userinfo must speak of the same user (its sub is compared by openid-client); the
+    // id_token's own claims win over it.
+    const info = (await client.fetchUserInfo(config, tokens.access_token, idClaims.sub as string)) as Claims
+    return { ...info, ...idClaims }
+  } catch (err) {
+    if (err instanceof GatewayError) throw err
+    if (isProviderOutage(err)) throw new GatewayError('identity_unavailable', `provider ${provider.source.name} did not answer`, { cause: err })
+    // openid-client's codes and messages name the check that failed, never a code or a token.
+    request.log.warn({ provider: provider.source.name, reason: reasonOf(err) }, 'oidc sign-in refused')
+    throw new GatewayError('invalid_request', 'the sign-in could not be verified; start again')
+  }
+}
+
+/** A log-safe reason: the library's code and message, never its `cause` (which can hold tokens). */
+function reasonOf(err: unknown): string {
+  if (err instanceof client.ResponseBodyError) return `${err.error} (HTTP ${err.status})`
+  if (err instanceof client.AuthorizationResponseError) return err.error
+  if (err instanceof Error) return `${(err as { code?: string }).code ?? err.name}: ${err.message}`
+  return 'unknown'
+}
