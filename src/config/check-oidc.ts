@@ -2,6 +2,19 @@
 import { reportDuplicates, type Check } from './check.js'
 import type { OidcConfig } from './schema.js'
 
+/** The parameters the flow itself sets: authorizationParams must not change them. */
+const PROTOCOL_PARAMS = new Set([
+  'response_type',
+  'client_id',
+  'redirect_uri',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'response_mode',
+])
+
 const LOOPBACK = /^http:\/\/(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?(\/|$)/i
 
 export const oidcChecks: Check[] = [
@@ -23,6 +36,9 @@ export const oidcChecks: Check[] = [
         const at = (key: string) => ['auth', 'identity', s, key]
         // Without openid the provider answers plain OAuth: no id_token, so no verified identity.
         if (!source.scopes.includes('openid')) report.problem(at('scopes'), 'must include openid')
+        for (const param of Object.keys(source.authorizationParams)) {
+          if (PROTOCOL_PARAMS.has(param)) report.problem([...at('authorizationParams'), param], 'is set by the gateway itself (scopes go in scopes)')
+        }
         for (const key of ['issuer', 'redirectUri', 'postLogoutRedirectUri'] as const) {
           const url = source[key]
           // Plain http exposes the code, the tokens and the client secret to anyone on the path.

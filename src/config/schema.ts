@@ -228,6 +228,19 @@ const Identity = Type.Union([
         description:
           "where the provider sends the browser after {basePath}/oidc/NAME/logout; default: the request's origin + the sign-in page (or /)",
       }),
+      requireClaims: Type.Record(
+        Type.String({ minLength: 1 }),
+        Type.Union([Type.String(), Type.Number(), Type.Boolean(), Type.Array(Type.String(), { minItems: 1 })]),
+        {
+          default: {},
+          description:
+            'claim (name or dot path) → required value, or a list of which any will do; a list claim must contain one. Otherwise 403 forbidden',
+        },
+      ),
+      authorizationParams: Type.Record(Type.String({ minLength: 1 }), Type.String(), {
+        default: {},
+        description: 'extra parameters of the authorization request, e.g. { hd: example.com } or { prompt: login }',
+      }),
       timeout: Duration('5s', 'each call to the provider; no answer within it = 503 identity_unavailable'),
     },
     Strict,

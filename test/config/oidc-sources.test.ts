@@ -37,3 +37,17 @@ t.test('a plain-http provider loads with a warning, unless it is on loopback', a
   const local = load(file('auth:', '  identity:', '    - { type: oidc, name: dev, issuer: "http://127.0.0.1:9000", clientId: c, clientSecret: s }'))
   t.match(local, { ok: true, warnings: [] })
 })
+
+t.test('authorizationParams may add parameters but not change the flow', async (t) => {
+  t.match(problemsOf(file('auth:', '  identity:', oidc('corp', ', authorizationParams: { hd: example.com, state: x, redirect_uri: y }'))), [
+    /auth\.identity\[0\]\.authorizationParams\.state: is set by the gateway itself/,
+    /auth\.identity\[0\]\.authorizationParams\.redirect_uri: is set by the gateway itself/,
+  ])
+  t.ok(configOf(file('auth:', '  identity:', oidc('corp', ', authorizationParams: { hd: example.com, prompt: login }'))))
+})
+
+t.test('requireClaims takes values or lists of values', async (t) => {
+  const config = configOf(file('auth:', '  identity:', oidc('corp', ', requireClaims: { hd: example.com, email_verified: true, groups: [a, b] }')))
+  t.same((config?.auth.identity[0] as { requireClaims: unknown }).requireClaims, { hd: 'example.com', email_verified: true, groups: ['a', 'b'] })
+  t.match(problemsOf(file('auth:', '  identity:', oidc('corp', ', requireClaims: { groups: [] }'))), [/requireClaims\.groups/])
+})

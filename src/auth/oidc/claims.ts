@@ -23,8 +23,23 @@ export function claimAt(claims: Claims, path: string): unknown {
 }
 
 /** The claim names this source reads beyond the subject: userinfo is asked only when one is missing. */
-export function wantedClaims(source: Pick<OidcConfig, 'rolesClaim' | 'claims'>): string[] {
-  return source.rolesClaim === null ? [...source.claims] : [source.rolesClaim, ...source.claims]
+export function wantedClaims(source: Pick<OidcConfig, 'rolesClaim' | 'claims' | 'requireClaims'>): string[] {
+  return [...(source.rolesClaim === null ? [] : [source.rolesClaim]), ...source.claims, ...Object.keys(source.requireClaims)]
+}
+
+/**
+ * The first of `requireClaims` the claims do not satisfy, or null when all are. A required
+ * value matches a claim equal to it or, for a list claim, one of its members; a list of
+ * required values is satisfied by any one of them. A missing claim never matches.
+ */
+export function unmetRequirement(required: OidcConfig['requireClaims'], claims: Claims): string | null {
+  for (const [name, wanted] of Object.entries(required)) {
+    const value = claimAt(claims, name)
+    const held = Array.isArray(value) ? value : [value]
+    const accepted = Array.isArray(wanted) ? wanted : [wanted]
+    if (!held.some((v) => v !== undefined && accepted.includes(v as never))) return name
+  }
+  return null
 }
 
 export interface Mapped {

@@ -10,7 +10,7 @@ import { startSession } from '../endpoints/new-session.js'
 import type { EndpointContext } from '../routes.js'
 import { isBrowserNavigation, safeReturnPath } from '../signin.js'
 import { setTokenCookies } from '../transport.js'
-import { type Claims, claimAt, mapClaims, wantedClaims } from './claims.js'
+import { type Claims, claimAt, mapClaims, unmetRequirement, wantedClaims } from './claims.js'
 import { keepFlow, takeFlow } from './flow.js'
 import { linkSession } from './links.js'
 import { isProviderOutage, type OidcProvider } from './provider.js'
@@ -46,6 +46,7 @@ export function oidcSignInEndpoints(app: FastifyInstance, ctx: OidcContext): voi
       const redirectUri = provider.source.redirectUri ?? `${request.protocol}://${request.host}${base}/oidc/${provider.source.name}/callback`
       await keepFlow(ctx.deps.store, reply, auth, state, { provider: provider.source.name, verifier, nonce, returnTo, redirectUri }, ctx.now())
       const target = client.buildAuthorizationUrl(config, {
+        ...provider.source.authorizationParams,
         redirect_uri: redirectUri,
         scope: provider.source.scopes.join(' '),
         state,

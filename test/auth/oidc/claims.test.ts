@@ -1,5 +1,5 @@
 import t from 'tap'
-import { claimAt, mapClaims, wantedClaims } from '../../../src/auth/oidc/claims.js'
+import { claimAt, mapClaims, unmetRequirement, wantedClaims } from '../../../src/auth/oidc/claims.js'
 
 const source = { subjectClaim: 'sub', rolesClaim: null, defaultRoles: [], claims: [] as string[] }
 
@@ -42,6 +42,20 @@ t.test('only the listed claims are copied, never registered ones', async (t) => 
   const copy = { ...source, claims: ['email', 'name', 'exp', 'sub', 'missing', 'address.country'] }
   const mapped = mapClaims(copy, { sub: 'u', email: 'a@b.c', name: 'A', exp: 1, other: 'x', address: { country: 'NL' } })
   t.same(mapped?.identity.claims, { email: 'a@b.c', name: 'A', 'address.country': 'NL' })
-  t.same(wantedClaims({ rolesClaim: 'groups', claims: ['email'] }), ['groups', 'email'])
-  t.same(wantedClaims({ rolesClaim: null, claims: [] }), [])
+  t.same(wantedClaims({ rolesClaim: 'groups', claims: ['email'], requireClaims: { hd: 'x' } }), ['groups', 'email', 'hd'])
+  t.same(wantedClaims({ rolesClaim: null, claims: [], requireClaims: {} }), [])
+})
+
+t.test('requireClaims: every named claim must hold a required value', async (t) => {
+  const claims = { hd: 'example.com', email_verified: true, groups: ['staff', 'ops'], level: 3, org: { id: 'o1' } }
+  t.equal(unmetRequirement({}, claims), null, 'nothing required')
+  t.equal(unmetRequirement({ hd: 'example.com', email_verified: true }, claims), null, 'equal values')
+  t.equal(unmetRequirement({ groups: 'ops' }, claims), null, 'a list claim containing the value')
+  t.equal(unmetRequirement({ groups: ['admins', 'staff'] }, claims), null, 'any of several values')
+  t.equal(unmetRequirement({ 'org.id': 'o1', level: 3 }, claims), null, 'a dot path, a number')
+  t.equal(unmetRequirement({ hd: 'evil.com' }, claims), 'hd', 'another value')
+  t.equal(unmetRequirement({ email_verified: 'true' }, claims), 'email_verified', 'a string is not the boolean')
+  t.equal(unmetRequirement({ groups: ['admins'] }, claims), 'groups', 'no member matches')
+  t.equal(unmetRequirement({ tenant: 't1' }, claims), 'tenant', 'a missing claim never matches')
+  t.equal(unmetRequirement({ hd: 'example.com', tenant: 't1' }, claims), 'tenant', 'all must hold')
 })
