@@ -116,6 +116,15 @@ async function main(): Promise<void> {
       headers: () => bearer('ES256'),
     },
     {
+      name: 'es256-oidc',
+      description: 'gateway, protected, ES256, with an `oidc` identity source configured',
+      path: '/api/x',
+      // The issuer answers nothing (port 9, discard): discovery fails in the background, as with
+      // a provider that is away, and the proxied path must not notice either way.
+      serve: () => gateway('ES256', { oidcIssuer: 'http://127.0.0.1:9' }),
+      headers: () => bearer('ES256'),
+    },
+    {
       name: 'public-nolog',
       description: 'gateway, `auth: none` route, no access log',
       path: '/public/x',

@@ -53,10 +53,12 @@ export interface GatewayExtras {
   accessLog?: boolean
   workers?: number
   redisUrl?: string
+  /** An `oidc` identity source with this issuer (its endpoints are off the proxied path). */
+  oidcIssuer?: string
 }
 
 export function gatewayConfig(alg: Alg, key: string, dir: string, upstream: string, extras: GatewayExtras = {}): string {
-  const { accessLog = true, workers = 1, redisUrl } = extras
+  const { accessLog = true, workers = 1, redisUrl, oidcIssuer } = extras
   let keys: string
   if (alg === 'HS256') {
     keys = `{ algorithm: HS256, signing: [{ kid: bench, secret: "${key}" }] }`
@@ -75,7 +77,7 @@ server:
 auth:
   accessTokenTtl: ${BENCH_TOKEN_TTL}s
   keys: ${keys}
-${redisUrl ? `store: { type: redis, url: "${redisUrl}" }\n` : ''}routes:
+${oidcIssuer ? `  identity: [{ type: oidc, name: corp, issuer: "${oidcIssuer}", clientId: bench, clientSecret: bench-secret }]\n` : ''}${redisUrl ? `store: { type: redis, url: "${redisUrl}" }\n` : ''}routes:
   - { name: api, prefix: /api, upstream: "${upstream}" }
   - { name: public, prefix: /public, upstream: "${upstream}", auth: none }
 `

@@ -46,6 +46,8 @@ export const LOGIN_RESULTS = [
   'csrf_rejected',
   'identity_unavailable',
   'store_unavailable',
+  // An OpenID Connect sign-in refused by the source's requireClaims.
+  'forbidden',
   'error',
 ] as const
 export const REFRESH_RESULTS = ['rotated', 'grace', 'reused', 'expired', 'unknown', 'rate_limited', 'rejected', 'error'] as const

@@ -44,6 +44,8 @@ export interface GatewayOptions {
   keyring?: Keyring
   /** Where rate-limit hits are counted (main.ts: Redis with a Redis store); memory by default. */
   rateLimitStore?: RateLimitStore
+  /** A port chosen beforehand (e.g. registered at an OpenID Provider started first); default any. */
+  port?: number
 }
 
 export async function startGateway(t: { teardown(fn: () => unknown): void }, yaml: string, opts: GatewayOptions = {}): Promise<TestGateway> {
@@ -71,7 +73,7 @@ export async function startGateway(t: { teardown(fn: () => unknown): void }, yam
     now: () => clock.now,
     ...(opts.rateLimitStore ? { rateLimitStore: opts.rateLimitStore } : {}),
   })
-  await app.listen({ port: 0, host: '127.0.0.1' })
+  await app.listen({ port: opts.port ?? 0, host: '127.0.0.1' })
   t.teardown(() => app.close())
   const address = app.server.address()
   const url = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`

@@ -22,9 +22,9 @@ export function claimAt(claims: Claims, path: string): unknown {
   return at
 }
 
-/** The claim names this source reads beyond the subject: userinfo is asked only when one is missing. */
-export function wantedClaims(source: Pick<OidcConfig, 'rolesClaim' | 'claims' | 'requireClaims'>): string[] {
-  return [...(source.rolesClaim === null ? [] : [source.rolesClaim]), ...source.claims, ...Object.keys(source.requireClaims)]
+/** The claim names this source reads: userinfo is asked only when one is missing from the id_token. */
+export function wantedClaims(source: Pick<OidcConfig, 'subjectClaim' | 'rolesClaim' | 'claims' | 'requireClaims'>): string[] {
+  return [source.subjectClaim, ...(source.rolesClaim === null ? [] : [source.rolesClaim]), ...source.claims, ...Object.keys(source.requireClaims)]
 }
 
 /**

@@ -7,6 +7,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import * as client from 'openid-client'
 import { GatewayError } from '../../errors.js'
 import { startSession } from '../endpoints/new-session.js'
+import type { SessionRecord } from '../../sessions/types.js'
 import type { EndpointContext } from '../routes.js'
 import { isBrowserNavigation, safeReturnPath } from '../signin.js'
 import { setTokenCookies } from '../transport.js'
@@ -60,36 +61,47 @@ export function oidcSignInEndpoints(app: FastifyInstance, ctx: OidcContext): voi
 
   app.get<Params>('/oidc/:name/callback', async (request, reply) => {
     const provider = providerOf(ctx, request)
+    const name = provider.source.name
     let returnTo = '/'
-    return browserFacing(
-      request,
-      reply,
-      () => returnTo,
-      async () => {
-        await ctx.limiters.loginClient.consume(request.ip)
-        const now = ctx.now()
-        const { state, flow } = await takeFlow(ctx.deps.store, request, reply, auth, provider.source.name, now)
-        returnTo = flow.returnTo
-        const error = request.query['error']
-        if (typeof error === 'string') {
-          // Only the provider's error code: its description is free text we would be echoing.
-          throw new GatewayError('invalid_request', `the provider did not sign you in (${error.replace(/[^\x21-\x7e]/g, '').slice(0, 64)})`)
-        }
-        const claims = await exchange(provider, request, flow, state)
-        const mapped = mapClaims(provider.source, claims)
-        if (mapped === null) {
-          request.log.warn({ provider: provider.source.name, claim: provider.source.subjectClaim }, 'oidc sign-in refused: no usable subject claim')
-          throw new GatewayError('invalid_request', `the provider sent no usable "${provider.source.subjectClaim}"`)
-        }
-        if (mapped.droppedRoles > 0)
-          request.log.warn({ provider: provider.source.name, dropped: mapped.droppedRoles }, 'oidc roles dropped (not header-safe)')
-        const issued = await startSession(ctx, request, mapped.identity, now, provider.source.name, (record) =>
-          linkSession(ctx.deps.store, provider.source.name, claims, record, now),
-        )
-        setTokenCookies(reply, auth, issued, now)
-        return reply.redirect(flow.returnTo, 302)
-      },
-    )
+    const finish = async () => {
+      await ctx.limiters.loginClient.consume(request.ip)
+      const now = ctx.now()
+      const { state, flow } = await takeFlow(ctx.deps.store, request, reply, auth, name, now)
+      returnTo = flow.returnTo
+      const error = request.query['error']
+      if (typeof error === 'string') {
+        // Only the provider's error code: its description is free text we would be echoing.
+        throw new GatewayError('invalid_request', `the provider did not sign you in (${error.replace(/[^\x21-\x7e]/g, '').slice(0, 64)})`)
+      }
+      const claims = await exchange(provider, request, flow, state)
+      const unmet = unmetRequirement(provider.source.requireClaims, claims)
+      if (unmet !== null) {
+        request.log.info({ provider: name, claim: unmet }, 'oidc sign-in refused: requireClaims not met')
+        throw new GatewayError('forbidden', 'this account may not sign in here')
+      }
+      const mapped = mapClaims(provider.source, claims)
+      if (mapped === null) {
+        request.log.warn({ provider: name, claim: provider.source.subjectClaim }, 'oidc sign-in refused: no usable subject claim')
+        throw new GatewayError('invalid_request', `the provider sent no usable "${provider.source.subjectClaim}"`)
+      }
+      if (mapped.droppedRoles > 0) request.log.warn({ provider: name, dropped: mapped.droppedRoles }, 'oidc roles dropped (not header-safe)')
+      const link = (record: SessionRecord) => linkSession(ctx.deps.store, name, claims, record, now)
+      const issued = await startSession(ctx, request, mapped.identity, now, name, link)
+      setTokenCookies(reply, auth, issued, now)
+      return reply.redirect(flow.returnTo, 302)
+    }
+    // Counted as a sign-in attempt (portcullis_logins_total), like POST /login.
+    const counted = async () => {
+      try {
+        const sent = await finish()
+        ctx.metrics.login('ok')
+        return sent
+      } catch (err) {
+        ctx.metrics.login(err instanceof GatewayError ? err.code : 'error')
+        throw err
+      }
+    }
+    return browserFacing(request, reply, () => returnTo, counted)
   })
 
   /**

@@ -42,8 +42,8 @@ t.test('only the listed claims are copied, never registered ones', async (t) => 
   const copy = { ...source, claims: ['email', 'name', 'exp', 'sub', 'missing', 'address.country'] }
   const mapped = mapClaims(copy, { sub: 'u', email: 'a@b.c', name: 'A', exp: 1, other: 'x', address: { country: 'NL' } })
   t.same(mapped?.identity.claims, { email: 'a@b.c', name: 'A', 'address.country': 'NL' })
-  t.same(wantedClaims({ rolesClaim: 'groups', claims: ['email'], requireClaims: { hd: 'x' } }), ['groups', 'email', 'hd'])
-  t.same(wantedClaims({ rolesClaim: null, claims: [], requireClaims: {} }), [])
+  t.same(wantedClaims({ subjectClaim: 'sub', rolesClaim: 'groups', claims: ['email'], requireClaims: { hd: 'x' } }), ['sub', 'groups', 'email', 'hd'])
+  t.same(wantedClaims({ subjectClaim: 'email', rolesClaim: null, claims: [], requireClaims: {} }), ['email'])
 })
 
 t.test('requireClaims: every named claim must hold a required value', async (t) => {
