@@ -12,7 +12,7 @@ import type { EndpointContext } from '../routes.js'
 import { isBrowserNavigation, safeReturnPath } from '../signin.js'
 import { setTokenCookies } from '../transport.js'
 import { type Claims, claimAt, mapClaims, unmetRequirement, wantedClaims } from './claims.js'
-import { keepFlow, takeFlow } from './flow.js'
+import { FLOW_TTL, keepFlow, takeFlow } from './flow.js'
 import { linkSession } from './links.js'
 import { isProviderOutage, type OidcProvider } from './provider.js'
 
@@ -73,7 +73,7 @@ export function oidcSignInEndpoints(app: FastifyInstance, ctx: OidcContext): voi
         // Only the provider's error code: its description is free text we would be echoing.
         throw new GatewayError('invalid_request', `the provider did not sign you in (${error.replace(/[^\x21-\x7e]/g, '').slice(0, 64)})`)
       }
-      const claims = await exchange(provider, request, flow, state)
+      const claims = await exchange(provider, request, flow, state, now, auth.clockTolerance)
       const unmet = unmetRequirement(provider.source.requireClaims, claims)
       if (unmet !== null) {
         request.log.info({ provider: name, claim: unmet }, 'oidc sign-in refused: requireClaims not met')
@@ -124,6 +124,8 @@ async function exchange(
   request: FastifyRequest,
   flow: { verifier: string; nonce: string; redirectUri: string },
   state: string,
+  now: number,
+  tolerance: number,
 ) {
   const config = await provider.configuration()
   // The response parameters as they came, on the redirect_uri they were sent to.
@@ -138,6 +140,14 @@ async function exchange(
     })
     const idClaims = tokens.claims() as Claims | undefined
     if (idClaims === undefined) throw new GatewayError('invalid_request', 'the provider sent no id_token')
+    // openid-client leaves iat unchecked in the code flow (OpenID Connect Core §3.1.3.7 item 10
+    // lets a client refuse tokens issued too far from now): the id_token was minted by this very
+    // exchange, so it must be recent and not from the future.
+    const iat = idClaims['iat']
+    const skew = (now - (typeof iat === 'number' ? iat * 1000 : Number.NaN)) / 1000
+    if (!(skew >= -tolerance / 1000 && skew <= (FLOW_TTL + tolerance) / 1000)) {
+      throw new GatewayError('invalid_request', 'the id_token was not issued now (iat)')
+    }
     const missing = wantedClaims(provider.source).some((name) => claimAt(idClaims, name) === undefined)
     if (!missing || config.serverMetadata().userinfo_endpoint === undefined || tokens.access_token === undefined) return idClaims
     // userinfo must speak of the same user (its sub is compared by openid-client); the
