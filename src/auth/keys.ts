@@ -46,7 +46,7 @@ export async function loadKeyring(config: KeysConfig | undefined, algorithm: Alg
   const jwks: JWK[] = []
   let signer: Keyring['signer'] | undefined
 
-  for (const [i, entry] of config.signing.entries()) {
+  for (const [i, entry] of (config.signing ?? []).entries()) {
     const at = (field: string) => ['auth', 'keys', 'signing', i, field]
     try {
       if ('secret' in entry) {

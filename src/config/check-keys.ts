@@ -12,7 +12,15 @@ export const keyChecks: Check[] = [
     ],
     run({ auth }, report) {
       if (!auth.keys) return
-      const { algorithm, signing } = auth.keys
+      const { algorithm, signing, managed } = auth.keys
+      // One source of keys: files an operator rotates, or keys the gateway rotates itself.
+      if (signing && managed) report.problem(['auth', 'keys', 'managed'], 'cannot be used together with auth.keys.signing: choose one')
+      if (!signing && !managed) report.problem(['auth', 'keys'], 'needs signing (key files or secrets) or managed (keys the gateway rotates itself)')
+      if (managed && algorithm === 'HS256') report.problem(['auth', 'keys', 'algorithm'], 'managed keys are asymmetric: ES256, EdDSA or RS256')
+      if (managed && report.clean(['auth', 'keys', 'managed']) && managed.publishAhead >= managed.rotateEvery) {
+        report.problem(['auth', 'keys', 'managed', 'publishAhead'], 'must be shorter than rotateEvery')
+      }
+      if (!signing) return
       const at = (i: number, key: string) => ['auth', 'keys', 'signing', i, key]
       const valid = (i: number) => report.clean(['auth', 'keys', 'signing', i])
       signing.forEach((entry, i) => {

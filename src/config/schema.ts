@@ -45,6 +45,12 @@ const Duration = (def: string, description: string) =>
   })
 
 const Strict = { additionalProperties: false } as const
+
+/** An HTTP field name (RFC 9110 §5.1 token), compared without case. */
+const HeaderName = (opts: SchemaOptions = {}) =>
+  Matching("^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", 'a header name such as x-user-email', { maxLength: 64, ...opts })
+const IdentityHeaders = (description: string) =>
+  Type.Record(Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,64}$" }), Type.String({ minLength: 1 }), { default: {}, description })
 const obj = <T extends Record<string, TSchema>>(props: T, description?: string) =>
   Type.Object(props, { ...Strict, default: {}, ...(description ? { description } : {}) })
 
@@ -144,12 +150,27 @@ const Keys = Type.Object(
       default: 'ES256',
       description: 'the one algorithm tokens are signed and verified with (pinned: a token naming another is refused)',
     }),
-    signing: Type.Array(SigningKey, {
-      minItems: 1,
-      description: 'the first entry signs; every entry verifies; public parts go to the JWKS',
-    }),
+    signing: Type.Optional(
+      Type.Array(SigningKey, {
+        minItems: 1,
+        description: 'the first entry signs; every entry verifies; public parts go to the JWKS',
+      }),
+    ),
+    managed: Type.Optional(
+      Type.Object(
+        {
+          rotateEvery: Duration('30d', 'how long each key signs before the next takes over'),
+          publishAhead: Duration('1d', 'a new key is in the JWKS this long before it signs (and JWKS caching never outlasts it)'),
+          encryptionKey: Type.String({
+            minLength: 32,
+            description: 'at least 32 bytes; private keys are kept in the store encrypted with it (AES-256-GCM)',
+          }),
+        },
+        { ...Strict, description: 'instead of signing: the gateway makes, shares (through the store) and rotates its own keys' },
+      ),
+    ),
   },
-  { ...Strict, description: 'signing keys; without them an ephemeral key is generated at each start (a warning says so)' },
+  { ...Strict, description: 'signing keys (signing or managed); without them an ephemeral key is generated at each start (a warning says so)' },
 )
 
 const StaticUser = Type.Object(
@@ -268,6 +289,16 @@ const Auth = obj(
     }),
     cookies: Cookies,
     keys: Type.Optional(Keys),
+    assertion: obj(
+      {
+        header: HeaderName({ default: 'x-portcullis-assertion', description: 'the request header that carries the assertion upstream' }),
+        ttl: Duration('60s', "an assertion's lifetime; never past its access token's exp"),
+      },
+      'identity assertions for routes with identityAssertion (signed by the active key, verifiable with the JWKS)',
+    ),
+    identityHeaders: IdentityHeaders(
+      'on every authenticated route: request header → the claim it carries (name or dot path), e.g. x-user-email: email',
+    ),
     identity: Type.Array(Identity, { default: [], description: 'credential sources, tried in order' }),
   },
   'sign-in, tokens, sessions and cookies',
@@ -359,6 +390,14 @@ const Route = Type.Object(
     timeout: Duration('30s', 'upstream response timeout, then 504'),
     connectTimeout: Duration('5s', 'upstream connect timeout, then 502'),
     forwardAuthorization: Type.Boolean({ default: false, description: "pass the client's Authorization header upstream (removed otherwise)" }),
+    identityAssertion: Type.Union(
+      [Type.Boolean(), Type.Object({ audience: Type.String({ minLength: 1, description: "the assertion's aud" }) }, Strict)],
+      {
+        default: false,
+        description: "send a signed identity assertion upstream (auth.assertion.header); true: its aud is the upstream's origin",
+      },
+    ),
+    identityHeaders: Type.Optional(IdentityHeaders('request header → claim for this route, over auth.identityHeaders')),
     // No object-level default: a route has a request limit only when it declares one.
     rateLimit: Type.Optional(
       Type.Object(

@@ -109,8 +109,8 @@ t.test('source is the absolute path of the file, or null for a config from memor
   t.equal(relative.ok && relative.config.source, join(process.cwd(), 'gateway.yaml'))
   const inMemory = parseConfig('auth: { keys: { signing: [{ kid: k, privateKeyFile: k.pem }] } }', { source: null, env: {} })
   t.equal(inMemory.ok && inMemory.config.source, null)
-  t.equal(inMemory.ok && inMemory.config.auth.keys?.signing[0]?.kid, 'k')
-  const signing = inMemory.ok ? inMemory.config.auth.keys?.signing[0] : undefined
+  t.equal(inMemory.ok && inMemory.config.auth.keys?.signing?.[0]?.kid, 'k')
+  const signing = inMemory.ok ? inMemory.config.auth.keys?.signing?.[0] : undefined
   t.equal(signing && 'privateKeyFile' in signing && signing.privateKeyFile, join(process.cwd(), 'k.pem'))
 })
 
@@ -153,7 +153,7 @@ t.test('loadConfigFile reads a file and resolves paths against its directory', a
   if (!result.ok) return t.fail('expected the config to load')
   t.equal(result.config.source, join(dir, 'gateway.yaml'))
   t.equal(result.config.auth.issuer, 'me')
-  t.match(result.config.auth.keys?.signing[0], { privateKeyFile: join(dir, 'k.pem') })
+  t.match(result.config.auth.keys?.signing?.[0], { privateKeyFile: join(dir, 'k.pem') })
 })
 
 t.test('loadConfigFile reads the environment from process.env by default', async (t) => {
