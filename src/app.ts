@@ -23,7 +23,7 @@ import { GatewayMetrics } from './ops/metrics.js'
 import { metricsRoutes } from './ops/metrics-route.js'
 import { createLimiters, type RateLimitStore } from './ops/rate-limit.js'
 import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
-import { stripIdentityHeaders } from './proxy/headers.js'
+import { identityHeaderStripper } from './proxy/headers.js'
 import { normalizeTarget, RouteTable } from './proxy/normalize.js'
 import { proxyRoutes } from './proxy/routes.js'
 import { revocationCheck } from './revocation/check.js'
@@ -99,11 +99,17 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
 
+  // Every name the gateway sends identity under, on any route: the assertion header too.
+  const stripIdentity = identityHeaderStripper([
+    auth.assertion.header,
+    ...Object.keys(auth.identityHeaders),
+    ...config.routes.flatMap((r) => Object.keys(r.identityHeaders ?? {})),
+  ])
   // Hooks on every request are callback-style: an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id)
     // On every route and every error path: a client never speaks for the gateway.
-    stripIdentityHeaders(request.headers)
+    stripIdentity(request.headers)
     if ((request.raw as unknown as Record<symbol, boolean>)[kBadTarget]) {
       return done(new GatewayError('invalid_request', 'invalid request target'))
     }
@@ -164,6 +170,9 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     metrics,
     limiters,
     signInPage: auth.signInPage ? auth.basePath : null,
+    keyring: deps.keyring,
+    auth,
+    now,
     // Fastify runs no onResponse hook for an answer cut short: counted and logged from here.
     // A client that left before the headers is 499 (as nginx has it); an upstream that broke
     // off a body counts as a 502 for the metrics, whatever status the client had received.

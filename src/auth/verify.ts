@@ -47,6 +47,9 @@ export interface VerifierOptions {
   now?: () => number
 }
 
+/** The `typ` of identity assertions (SPEC.md "Identity assertion"). */
+export const ASSERTION_TYP = 'portcullis-assertion+jwt'
+
 /** Our own tokens are well under 2 KiB; anything far larger is refused before parsing. */
 export const MAX_TOKEN_LENGTH = 8192
 const JWS_COMPACT = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/
@@ -79,6 +82,11 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   // header (`jwk`, `jku`, `x5u`, `x5c`) is never consulted: trusting it lets anyone sign
   // tokens with their own key (CVE-2018-0114 class of bugs).
   const getKey = (header: JWTHeaderParameters) => {
+    // An identity assertion is signed by the same key: it must never pass as an access token
+    // (RFC 8725 §3.11, explicit typing). typ compares without case and "application/".
+    if (typeof header.typ === 'string' && header.typ.toLowerCase().replace(/^application\//, '') === ASSERTION_TYP) {
+      throw new GatewayError('invalid_token', 'an identity assertion is not an access token')
+    }
     const key = header.kid === undefined ? undefined : keyring.verifiers.get(header.kid)
     if (!key) throw new GatewayError('invalid_token', 'unknown signing key')
     return key

@@ -3,6 +3,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http'
 import { isReservedCookieName, setCookieName, withoutGatewayCookies } from '../auth/cookies.js'
+import type { HeaderValues } from './identity-headers.js'
 
 export const IDENTITY_HEADERS = ['x-user-id', 'x-user-roles', 'x-session-id'] as const
 const IDENTITY = new Set<string>(IDENTITY_HEADERS)
@@ -20,6 +21,25 @@ export function stripIdentityHeaders(headers: IncomingHttpHeaders): void {
   }
 }
 
+/**
+ * stripIdentityHeaders for a configuration that also sends its own names upstream (the
+ * assertion header, auth.identityHeaders, routes' identityHeaders): every one of them is
+ * removed from every client request, on every route, in every spelling. Names that all start
+ * with `x-` keep the two-character test that skips most headers at once.
+ */
+export function identityHeaderStripper(names: Iterable<string>): (headers: IncomingHttpHeaders) => void {
+  const all = new Set(IDENTITY)
+  for (const name of names) all.add(name.toLowerCase().replaceAll('_', '-'))
+  if (all.size === IDENTITY.size) return stripIdentityHeaders
+  const onlyX = [...all].every((n) => n.startsWith('x-'))
+  return (headers) => {
+    for (const name in headers) {
+      if (onlyX && (name.charCodeAt(0) !== 0x78 || (name.charCodeAt(1) !== 0x2d && name.charCodeAt(1) !== 0x5f))) continue
+      if (all.has(name.includes('_') ? name.replaceAll('_', '-') : name)) delete headers[name]
+    }
+  }
+}
+
 export interface Identity {
   readonly sub: string
   readonly sid: string
@@ -28,6 +48,11 @@ export interface Identity {
 
 export interface ForwardFacts {
   identity: Identity | null
+  /** Configured identity headers, already computed for this request. */
+  extra?: HeaderValues | null
+  /** The identity assertion and its header name (auth.assertion.header, lower case). */
+  assertion?: string | null
+  assertionHeader?: string
   /** host[:port] of the upstream, sent as its Host. */
   upstreamHost: string
   forwardAuthorization: boolean
@@ -61,6 +86,8 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<stri
     headers['x-user-id'] = f.identity.sub
     headers['x-user-roles'] = f.identity.roles.join(',')
     headers['x-session-id'] = f.identity.sid
+    if (f.extra) for (const [name, value] of f.extra) headers[name] = value
+    if (f.assertion) headers[f.assertionHeader!] = f.assertion
   }
   const prior = headers['x-forwarded-for']
   const peer = f.peer ?? ''

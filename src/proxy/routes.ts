@@ -10,18 +10,26 @@ import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
 import { authenticate, authenticateCached, type Authenticator } from '../auth/authenticate.js'
 import { redirectToSignIn } from '../auth/signin.js'
-import type { RouteConfig } from '../config/schema.js'
+import { createAssertionSigner } from '../auth/assertion.js'
+import type { Keyring } from '../auth/keys.js'
+import type { AccessClaims } from '../auth/verify.js'
+import type { AuthConfig, RouteConfig } from '../config/schema.js'
 import { GatewayError } from '../errors.js'
 import type { GatewayMetrics } from '../ops/metrics.js'
 import type { Limiters } from '../ops/rate-limit.js'
 import { bodyLimitHook } from './body-limit.js'
 import { UpstreamPool } from './forward.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
+import { headerValuesFor, routeMapping, type HeaderValues } from './identity-headers.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
     /** performance.now() when the request went upstream (upstream latency metric). */
     upstreamStartedAt: number
+    /** The route's configured identity headers for this caller (routes[].identityHeaders). */
+    identityHeaders: HeaderValues | null
+    /** The identity assertion for this caller and route (routes[].identityAssertion). */
+    assertion: string | null
   }
 }
 
@@ -36,10 +44,16 @@ export interface ProxyContext {
   signInPage?: string | null
   /** Counts and logs an answer cut short (Fastify runs no onResponse hook for one). */
   cutShort: (request: FastifyRequest, reply: FastifyReply, by: 'client' | 'upstream') => void
+  /** Signs identity assertions; with auth.assertion and auth.identityHeaders. */
+  keyring: Keyring
+  auth: Pick<AuthConfig, 'issuer' | 'assertion' | 'identityHeaders'>
+  now: () => number
 }
 
 export async function proxyRoutes(app: FastifyInstance, routes: readonly RouteConfig[], ctx: ProxyContext): Promise<void> {
   app.decorateRequest('upstreamStartedAt', 0)
+  app.decorateRequest('identityHeaders', null)
+  app.decorateRequest('assertion', null)
   for (const route of routes) {
     // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits an async plugin (FastifyPluginAsync); the rule reads only the callback overload
     await app.register(async (scope) => proxyRoute(scope, route, ctx))
@@ -52,6 +66,25 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   const limiter = ctx.limiters.route(route)
   const upstreamSeries = ctx.metrics.upstream(route.name)
   const signInPage = required ? (ctx.signInPage ?? null) : null
+  const upstream = new URL(route.upstream)
+  const mapping = routeMapping(ctx.auth.identityHeaders, route.identityHeaders)
+  const headersOf = mapping.length > 0 ? headerValuesFor(mapping) : null
+  const assertion =
+    route.identityAssertion === false
+      ? null
+      : createAssertionSigner({
+          keyring: ctx.keyring,
+          issuer: ctx.auth.issuer,
+          audience: route.identityAssertion === true ? upstream.origin : route.identityAssertion.audience,
+          ttl: ctx.auth.assertion.ttl,
+          now: ctx.now,
+        })
+  // What an authenticated request carries upstream beyond x-user-*: computed here, before the
+  // body is read, so that a claim a header cannot carry refuses the request (401) up front.
+  const identify = async (request: FastifyRequest, claims: AccessClaims) => {
+    if (headersOf) request.identityHeaders = headersOf(claims)
+    if (assertion) request.assertion = await assertion.sign(claims)
+  }
   const checkRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     // Before authentication: a flood is turned away without paying for signature checks.
     if (limiter) await limiter.consume(request.ip)
@@ -63,6 +96,7 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     if (route.auth === 'none') return
     try {
       request.auth = await authenticate(request, authenticator, required, route.roles)
+      if (request.auth && (headersOf || assertion)) await identify(request, request.auth.claims)
     } catch (err) {
       // A person at an address bar is better served by the sign-in page than by a 401 body.
       const redirected = signInPage !== null && redirectToSignIn(request, reply, err, signInPage)
@@ -79,7 +113,19 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
       const known = authenticateCached(request, authenticator, route.roles)
       if (known) {
         request.auth = known
-        return done()
+        if (!headersOf && !assertion) return done()
+        const signed = assertion?.cached(known.claims)
+        if (assertion === null || signed !== undefined) {
+          try {
+            if (headersOf) request.identityHeaders = headersOf(known.claims)
+          } catch (err) {
+            return done(err as Error)
+          }
+          request.assertion = signed ?? null
+          return done()
+        }
+        identify(request, known.claims).then(() => done(), done)
+        return
       }
     }
     checkRequest(request, reply).then(
@@ -95,7 +141,6 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   scope.removeAllContentTypeParsers()
   scope.addContentTypeParser('*', passBodyThrough)
 
-  const upstream = new URL(route.upstream)
   // A path on the upstream URL is prepended to the rewritten path.
   const basePath = upstream.pathname.replace(/\/+$/, '')
   const rewritePrefix = basePath + (route.rewritePrefix ?? route.prefix)
@@ -105,9 +150,13 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   // The plugin cuts the matched prefix off the path and puts rewritePrefix in its place; a root
   // route's prefix takes the path's leading '/' with it, so '/v1' would turn '/x' into '/v1x'.
   const pluginRewritePrefix = pluginPrefix === '/' && !upstreamPrefix.endsWith('/') ? `${upstreamPrefix}/` : upstreamPrefix
+  const assertionHeader = ctx.auth.assertion.header.toLowerCase()
   const forward = (request: FastifyRequest, headers: IncomingHttpHeaders | Record<string, unknown>, upstreamHost: string) =>
     upstreamRequestHeaders(headers, {
       identity: request.auth ? request.auth.claims : null,
+      extra: request.identityHeaders,
+      assertion: request.assertion,
+      assertionHeader,
       upstreamHost,
       forwardAuthorization: route.forwardAuthorization,
       trustProxy,
