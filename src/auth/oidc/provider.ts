@@ -102,6 +102,8 @@ export function isProviderOutage(err: unknown): boolean {
   if (err instanceof client.ResponseBodyError) return err.status >= 500
   if (err instanceof client.ClientError) {
     if (err.code === 'OAUTH_TIMEOUT' || err.code === 'OAUTH_ABORT') return true
+    // Not JSON at all, whatever the status (a proxy's or captive portal's HTML page): nothing the user did.
+    if (err.code === 'OAUTH_RESPONSE_IS_NOT_JSON') return true
     const status = (err.cause as { status?: unknown } | undefined)?.status
     return typeof status === 'number' && status >= 500
   }
