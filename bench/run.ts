@@ -125,6 +125,13 @@ async function main(): Promise<void> {
       headers: () => bearer('ES256'),
     },
     {
+      name: 'es256-assert',
+      description: 'gateway, protected, ES256, with an identity assertion sent upstream',
+      path: '/api/x',
+      serve: () => gateway('ES256', { assertion: true }),
+      headers: () => bearer('ES256'),
+    },
+    {
       name: 'public-nolog',
       description: 'gateway, `auth: none` route, no access log',
       path: '/public/x',

@@ -55,10 +55,12 @@ export interface GatewayExtras {
   redisUrl?: string
   /** An `oidc` identity source with this issuer (its endpoints are off the proxied path). */
   oidcIssuer?: string
+  /** The protected route sends identity assertions (routes[].identityAssertion). */
+  assertion?: boolean
 }
 
 export function gatewayConfig(alg: Alg, key: string, dir: string, upstream: string, extras: GatewayExtras = {}): string {
-  const { accessLog = true, workers = 1, redisUrl, oidcIssuer } = extras
+  const { accessLog = true, workers = 1, redisUrl, oidcIssuer, assertion = false } = extras
   let keys: string
   if (alg === 'HS256') {
     keys = `{ algorithm: HS256, signing: [{ kid: bench, secret: "${key}" }] }`
@@ -78,7 +80,7 @@ auth:
   accessTokenTtl: ${BENCH_TOKEN_TTL}s
   keys: ${keys}
 ${oidcIssuer ? `  identity: [{ type: oidc, name: corp, issuer: "${oidcIssuer}", clientId: bench, clientSecret: bench-secret }]\n` : ''}${redisUrl ? `store: { type: redis, url: "${redisUrl}" }\n` : ''}routes:
-  - { name: api, prefix: /api, upstream: "${upstream}" }
+  - { name: api, prefix: /api, upstream: "${upstream}"${assertion ? ', identityAssertion: true' : ''} }
   - { name: public, prefix: /public, upstream: "${upstream}", auth: none }
 `
 }

@@ -146,6 +146,8 @@ async function exchange(
     const iat = idClaims['iat']
     const skew = (now - (typeof iat === 'number' ? iat * 1000 : Number.NaN)) / 1000
     if (!(skew >= -tolerance / 1000 && skew <= (FLOW_TTL + tolerance) / 1000)) {
+      // A provider whose clock is off shows here first: say so to the operator.
+      request.log.warn({ provider: provider.source.name, reason: 'iat out of range', skew }, 'oidc sign-in refused')
       throw new GatewayError('invalid_request', 'the id_token was not issued now (iat)')
     }
     const missing = wantedClaims(provider.source).some((name) => claimAt(idClaims, name) === undefined)
