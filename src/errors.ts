@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'invalid_token'
   | 'token_expired'
   | 'token_revoked'
+  | 'reauthentication_required'
   | 'invalid_refresh_token'
   | 'refresh_token_reused'
   | 'session_expired'
@@ -39,6 +40,7 @@ const STATUS: Record<ErrorCode, number> = {
   invalid_token: 401,
   token_expired: 401,
   token_revoked: 401,
+  reauthentication_required: 401,
   invalid_refresh_token: 401,
   refresh_token_reused: 401,
   session_expired: 401,
@@ -66,6 +68,7 @@ const TITLE: Record<ErrorCode, string> = {
   invalid_token: 'The access token is invalid.',
   token_expired: 'The access token has expired.',
   token_revoked: 'The session of this access token has ended.',
+  reauthentication_required: 'This needs a more recent sign-in.',
   invalid_refresh_token: 'The refresh token is invalid.',
   refresh_token_reused: 'A rotated refresh token was presented again; the session has been ended.',
   session_expired: 'The session has expired.',

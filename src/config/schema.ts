@@ -339,6 +339,22 @@ const Revocation = obj(
   'how ended sessions make their access tokens fail before they expire',
 )
 
+const Events = obj(
+  {
+    webhook: Type.Optional(
+      Type.Object(
+        {
+          url: Matching('^https?://[^\\s]+$', 'an http:// or https:// URL', { description: 'where security events are POSTed as JSON' }),
+          secret: Type.String({ minLength: 16, description: 'signs every delivery: HMAC-SHA256 over the timestamp and the body' }),
+          timeout: Duration('2s', 'one delivery attempt; then it is retried with backoff'),
+        },
+        { ...Strict, description: 'security events: session.created, session.ended, refresh.reuse_detected, login.rate_limited' },
+      ),
+    ),
+  },
+  'security events, to a webhook and the log',
+)
+
 const RateLimits = obj(
   {
     login: obj(
@@ -398,6 +414,15 @@ const Route = Type.Object(
       },
     ),
     identityHeaders: Type.Optional(IdentityHeaders('request header → claim for this route, over auth.identityHeaders')),
+    revocation: Type.Optional(
+      OneOf(['cached', 'strict', 'off'], { description: 'this route only: overrides revocation.mode (e.g. strict for payments)' }),
+    ),
+    maxAuthAge: Type.Optional(
+      Type.Union([Type.String({ pattern: DURATION_PATTERN }), Type.Integer({ minimum: 1 })], {
+        description: "the session's last sign-in (auth_time) must be this recent, else 401 reauthentication_required",
+        'x-duration': true,
+      }),
+    ),
     // No object-level default: a route has a request limit only when it declares one.
     rateLimit: Type.Optional(
       Type.Object(
@@ -424,6 +449,7 @@ export const ConfigSchema = Type.Object(
     auth: Auth,
     store: Store,
     revocation: Revocation,
+    events: Events,
     admin: Admin,
     rateLimits: RateLimits,
     routes: Type.Array(Route, { default: [], description: 'the proxied routes, matched by longest prefix' }),
