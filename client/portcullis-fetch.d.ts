@@ -11,6 +11,14 @@ export interface SessionEnded {
   readonly otherTab: boolean
 }
 
+/** Why `onReauthenticationRequired` was called: a route's maxAuthAge wants a recent sign-in. */
+export interface ReauthenticationRequired {
+  /** The most the sign-in's age may be, in seconds (from WWW-Authenticate), or null. */
+  readonly maxAge: number | null
+  /** The gateway's sign-in page, asking for a fresh sign-in and coming back to this page. */
+  readonly signInUrl: string
+}
+
 export interface AuthFetchOptions {
   /** Where the gateway's auth endpoints live: a path (`/auth`, the default) or an absolute URL prefix. */
   basePath?: string
@@ -18,6 +26,8 @@ export interface AuthFetchOptions {
   fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>
   /** Runs when the refresh endpoint refuses the session (401): time to show the sign-in page. */
   onSessionEnded?: (ended: SessionEnded) => void
+  /** Runs when a call is refused with 401 reauthentication_required (the response is still returned): e.g. `location.assign(signInUrl)`. */
+  onReauthenticationRequired?: (required: ReauthenticationRequired) => void
   /** How many times one call may be refreshed and sent again (default 1, at most 10; 0 disables). */
   maxRetries?: number
   /** A refresh that takes longer is abandoned (ms, default 10000). */

@@ -25,11 +25,13 @@ export function createAuthFetch(options = {}) {
     basePath = '/auth',
     fetch: send = (input, init) => globalThis.fetch(input, init),
     onSessionEnded = () => {},
+    onReauthenticationRequired = () => {},
     maxRetries = 1,
     refreshTimeout = 10_000,
     crossTab = true,
   } = options
   const refreshUrl = `${String(basePath).replace(/\/+$/, '')}/refresh`
+  const signInUrl = `${String(basePath).replace(/\/+$/, '')}/signin`
   const retries = Math.min(Math.max(0, Math.floor(Number(maxRetries)) || 0), RETRY_CEILING)
   /** Counts refreshes known to have succeeded (here or in another tab) since this page loaded. */
   let epoch = 0
@@ -123,6 +125,20 @@ export function createAuthFetch(options = {}) {
       discard(response)
       seen = epoch
       response = await attempt()
+    }
+    // A route wants a more recent sign-in (maxAuthAge): no refresh can help, the user must
+    // sign in again. Told to the app, with where to send the user.
+    if (response.status === 401 && (await codeOf(response.clone())) === 'reauthentication_required') {
+      const maxAge = Number(/max_age=(\d+)/.exec(response.headers.get('www-authenticate') ?? '')?.[1] ?? Number.NaN)
+      const here = globalThis.location ? `${globalThis.location.pathname}${globalThis.location.search}` : '/'
+      const query = new URLSearchParams({ return: here, ...(Number.isFinite(maxAge) ? { max_age: String(maxAge) } : {}) })
+      try {
+        onReauthenticationRequired({ maxAge: Number.isFinite(maxAge) ? maxAge : null, signInUrl: `${signInUrl}?${query}` })
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err
+        })
+      }
     }
     return response
   }

@@ -45,7 +45,12 @@ function start(main) {
     } else providers?.querySelector('a')?.focus()
   }
 
-  if (main.dataset.problem) return showForm()
+  // A failed provider sign-in to show, or a route wanting a recent sign-in (a refresh keeps the
+  // old sign-in time, so it would only bring the user back here): straight to the choices.
+  if (main.dataset.problem || main.dataset.reauth) {
+    if (form) passwordForm(base, form, goBack)
+    return showForm()
+  }
   if (form) passwordForm(base, form, goBack)
   fetch(`${base}/refresh`, { method: 'POST', credentials: 'same-origin', headers: { accept: 'application/json' } })
     .then((response) => (response.ok ? goBack() : showForm()))

@@ -170,6 +170,11 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     metrics,
     limiters,
     signInPage: auth.signInPage ? auth.basePath : null,
+    authenticatorFor: (mode) => ({
+      ...authenticator,
+      isRevoked: revocationCheck(mode, deps.revocations, deps.store, now),
+      syncRevocation: mode !== 'strict',
+    }),
     keyring: deps.keyring,
     auth,
     now,

@@ -31,7 +31,7 @@ export function createMinter({ keyring, issuer, audience, ttl }: MintOptions): M
     const exp = Math.min(iat + ttlSec, Math.floor(session.absoluteExpiresAt / 1000))
     // Registered claims are set last: a user's custom claims can never override them.
     // auth_time (OpenID Connect Core §2): when the user last signed in, which a refresh keeps.
-    const authTime = Math.floor(session.createdAt / 1000)
+    const authTime = Math.floor((session.authTime ?? session.createdAt) / 1000)
     const token = await new SignJWT({ ...session.claims, roles: session.roles, sid: session.id, auth_time: authTime })
       .setProtectedHeader(header)
       .setIssuer(issuer)

@@ -16,7 +16,7 @@ import { MAX_RETURN_PATH, safeReturnPath } from '../../client/return-path.js'
 export { MAX_RETURN_PATH, safeReturnPath }
 
 /** The 401 codes that mean "not signed in (any more)": a sign-in can fix them, unlike a 403. */
-const SIGN_IN_CODES = new Set(['missing_token', 'invalid_token', 'token_expired', 'token_revoked'])
+const SIGN_IN_CODES = new Set(['missing_token', 'invalid_token', 'token_expired', 'token_revoked', 'reauthentication_required'])
 
 /**
  * A top-level browser navigation: GET or HEAD, asking for HTML, and, when the browser says so
@@ -47,7 +47,13 @@ export function signInPath(basePath: string): string {
 export function redirectToSignIn(request: FastifyRequest, reply: FastifyReply, error: unknown, basePath: string): FastifyReply | null {
   if (!(error instanceof GatewayError) || !SIGN_IN_CODES.has(error.code) || !isBrowserNavigation(request)) return null
   const back = safeReturnPath(request.url)
-  const location = back === '/' ? signInPath(basePath) : `${signInPath(basePath)}?return=${encodeURIComponent(back)}`
+  const query = new URLSearchParams()
+  if (back !== '/') query.set('return', back)
+  // A route's maxAuthAge: the page must not just refresh the session (that keeps auth_time)
+  // but have the user sign in again, and tell a provider to ask too.
+  const maxAge = error.code === 'reauthentication_required' ? /max_age=(\d+)/.exec(error.headers?.['www-authenticate'] ?? '')?.[1] : undefined
+  if (maxAge !== undefined) query.set('max_age', maxAge)
+  const location = query.size === 0 ? signInPath(basePath) : `${signInPath(basePath)}?${query}`
   // The answer depends on the cookies: no cache may keep this redirect for after sign-in.
   reply.header('cache-control', 'no-store')
   reply.header('vary', 'Accept, Sec-Fetch-Mode, Cookie')

@@ -44,6 +44,8 @@ export interface ProxyContext {
   signInPage?: string | null
   /** Counts and logs an answer cut short (Fastify runs no onResponse hook for one). */
   cutShort: (request: FastifyRequest, reply: FastifyReply, by: 'client' | 'upstream') => void
+  /** The authenticator of a route whose `revocation` overrides revocation.mode. */
+  authenticatorFor: (mode: 'cached' | 'strict' | 'off') => Authenticator
   /** Signs identity assertions; with auth.assertion and auth.identityHeaders. */
   keyring: Keyring
   auth: Pick<AuthConfig, 'issuer' | 'assertion' | 'identityHeaders'>
@@ -61,7 +63,9 @@ export async function proxyRoutes(app: FastifyInstance, routes: readonly RouteCo
 }
 
 async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: ProxyContext): Promise<void> {
-  const { authenticator, trustProxy } = ctx
+  const { trustProxy } = ctx
+  const authenticator = route.revocation === undefined ? ctx.authenticator : ctx.authenticatorFor(route.revocation)
+  const fresh = route.maxAuthAge === undefined ? null : freshness(route.maxAuthAge, ctx.now)
   const required = route.auth === 'required'
   const limiter = ctx.limiters.route(route)
   const upstreamSeries = ctx.metrics.upstream(route.name)
@@ -96,6 +100,7 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     if (route.auth === 'none') return
     try {
       request.auth = await authenticate(request, authenticator, required, route.roles)
+      if (request.auth && fresh) fresh(request.auth.claims)
       if (request.auth && (headersOf || assertion)) await identify(request, request.auth.claims)
     } catch (err) {
       // A person at an address bar is better served by the sign-in page than by a 401 body.
@@ -110,7 +115,9 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     request.routeName = route.name
     if (!limiter && request.headers.upgrade === undefined) {
       if (route.auth === 'none') return done()
-      const known = authenticateCached(request, authenticator, route.roles)
+      // A route with maxAuthAge takes the async path, where a stale sign-in can still become a
+      // redirect to the sign-in page.
+      const known = fresh ? undefined : authenticateCached(request, authenticator, route.roles)
       if (known) {
         request.auth = known
         if (!headersOf && !assertion) return done()
@@ -207,6 +214,22 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
         forward(request, websocketHeaders(request.headers), upstream.host),
     },
   })
+}
+
+/**
+ * routes[].maxAuthAge: the session's last sign-in (`auth_time`) must be at most `maxAge` ms
+ * old. A refresh keeps auth_time, so only signing in again helps: 401
+ * reauthentication_required with RFC 9470's challenge, naming the age wanted in seconds.
+ */
+function freshness(maxAge: number, now: () => number): (claims: AccessClaims) => void {
+  const seconds = Math.ceil(maxAge / 1000)
+  const challenge = `Bearer error="insufficient_user_authentication", error_description="A more recent sign-in is required", max_age=${seconds}`
+  return (claims) => {
+    const authTime = claims['auth_time']
+    // A token from before access tokens carried auth_time cannot show a recent sign-in.
+    if (typeof authTime === 'number' && now() - authTime * 1000 <= maxAge) return
+    throw new GatewayError('reauthentication_required', undefined, { headers: { 'www-authenticate': challenge } })
+  }
 }
 
 /** The body stream (after the preParsing body limit) becomes `request.body` untouched. */

@@ -30,7 +30,7 @@
  *   79      4      refreshes counted in that window (rateLimits.refresh.perSession)
  *   83      1      n, the older rotated hashes kept
  *   84      12n    those hashes, 96 bits each, newest first
- *   then           JSON [userAgent, ip] \n JSON [roles, claims(, provider)] \n subject
+ *   then           JSON [userAgent, ip] \n JSON [roles, claims(, provider(, authTime))] \n subject
  *
  * Raw bytes rather than base64url for the hashes and the nonce, and binary times rather than
  * digits, keep a session with a browser's user agent in a 320-byte allocation: ~550 bytes with
@@ -119,8 +119,10 @@ export function encodeSession(record: SessionRecord, refreshHash: string): Buffe
   head.writeUIntBE(time(record.idleExpiresAt), AT.idleExpiresAt, 6)
   head.writeUIntBE(time(record.absoluteExpiresAt), AT.absoluteExpiresAt, 6)
   head.writeUIntBE(time(record.createdAt), AT.createdAt, 6)
-  // The provider is appended only when there is one: a password session keeps its old bytes.
-  const identity = record.provider === undefined ? [record.roles, record.claims] : [record.roles, record.claims, record.provider]
+  // Appended only when there are some: a password session keeps its old bytes.
+  const identity: unknown[] = [record.roles, record.claims]
+  if (record.provider !== undefined || record.authTime !== undefined) identity.push(record.provider ?? null)
+  if (record.authTime !== undefined) identity.push(record.authTime)
   const text = `${encodeClient(record.userAgent, record.ip)}\n${JSON.stringify(identity)}\n${record.subject}`
   return Buffer.concat([head, Buffer.from(text)])
 }
@@ -136,7 +138,7 @@ export function decodeSession(sessionId: string, value: Buffer): { record: Sessi
   if (b < 0) return null
   try {
     const [userAgent, ip] = JSON.parse(text.slice(0, a)) as [string | null, string | null]
-    const [roles, claims, provider] = JSON.parse(text.slice(a + 1, b)) as [string[], Record<string, unknown>, string?]
+    const [roles, claims, provider, authTime] = JSON.parse(text.slice(a + 1, b)) as [string[], Record<string, unknown>, string | null, number?]
     const record: SessionRecord = {
       id: sessionId,
       subject: text.slice(b + 1),
@@ -150,6 +152,7 @@ export function decodeSession(sessionId: string, value: Buffer): { record: Sessi
       ip,
     }
     if (typeof provider === 'string') record.provider = provider
+    if (typeof authTime === 'number') record.authTime = authTime
     return { record, nonce: value.subarray(AT.nonce, AT.nonce + NONCE_BYTES).toString('base64url') }
   } catch {
     return null

@@ -35,6 +35,11 @@ export interface SessionRecord {
   ip: string | null
   /** The `oidc` identity source it was signed in through; absent for a password sign-in. */
   provider?: string
+  /**
+   * When the user last authenticated (the access tokens' auth_time), when that is not
+   * createdAt: an OpenID Provider's sign-in may predate the gateway session made from it.
+   */
+  authTime?: number
 }
 
 export interface NewSession {

@@ -15,10 +15,16 @@ export async function startSession(
   request: FastifyRequest,
   identity: Identity,
   now: number,
-  provider?: string,
-  /** Runs before the session is stored, e.g. to index it; a failure stores nothing. */
-  prepare?: (record: SessionRecord) => Promise<void>,
+  options: {
+    /** The `oidc` source signed in through. */
+    provider?: string
+    /** When the user authenticated, if before now (a provider's auth_time). */
+    authTime?: number
+    /** Runs before the session is stored, e.g. to index it; a failure stores nothing. */
+    prepare?: (record: SessionRecord) => Promise<void>
+  } = {},
 ): Promise<Issued> {
+  const { provider, authTime, prepare } = options
   const { auth } = ctx.config
   const record: SessionRecord = {
     id: newSessionId(identity.subject),
@@ -31,6 +37,7 @@ export async function startSession(
     absoluteExpiresAt: now + auth.sessionMaxAge,
     ...clientFacts(request),
     ...(provider === undefined ? {} : { provider }),
+    ...(authTime === undefined || authTime >= now ? {} : { authTime }),
   }
   await prepare?.(record)
   const secret = newRefreshSecret()

@@ -42,8 +42,11 @@ export interface SignInChoices {
   passwordForm: boolean
 }
 
-function page(base: string, returnTo: string, choices: SignInChoices, problem: string | null): string {
-  const back = returnTo === '/' ? '' : `?return=${encodeURIComponent(returnTo)}`
+function page(base: string, returnTo: string, choices: SignInChoices, problem: string | null, maxAge?: string): string {
+  const query = new URLSearchParams()
+  if (returnTo !== '/') query.set('return', returnTo)
+  if (maxAge !== undefined) query.set('max_age', maxAge)
+  const back = query.size === 0 ? '' : `?${query}`
   const links = choices.providers
     .map(({ name, label }) => `<li><a href="${escapeHtml(`${base}/oidc/${name}/start${back}`)}">Sign in with ${escapeHtml(label)}</a></li>`)
     .join('\n')
@@ -57,9 +60,9 @@ function page(base: string, returnTo: string, choices: SignInChoices, problem: s
 <script type="module" src="${escapeHtml(base)}/signin.js"></script>
 </head>
 <body>
-<main id="signin" data-base="${escapeHtml(base)}" data-return="${escapeHtml(returnTo)}"${problem === null ? '' : ' data-problem="1"'}>
-<h1>Sign in</h1>
-${problem === null ? '' : `<p id="problem" role="alert">${escapeHtml(problem)}</p>\n`}<p id="status" role="status" aria-live="polite">${problem === null ? 'Checking for an existing session…' : ''}</p>
+<main id="signin" data-base="${escapeHtml(base)}" data-return="${escapeHtml(returnTo)}"${problem === null ? '' : ' data-problem="1"'}${maxAge === undefined ? '' : ' data-reauth="1"'}>
+<h1>${maxAge === undefined ? 'Sign in' : 'Sign in again'}</h1>
+${problem === null ? '' : `<p id="problem" role="alert">${escapeHtml(problem)}</p>\n`}<p id="status" role="status" aria-live="polite">${problem !== null ? '' : maxAge === undefined ? 'Checking for an existing session…' : 'This page needs a recent sign-in.'}</p>
 <noscript><p>Signing in needs JavaScript, which is turned off in this browser.</p></noscript>
 ${links === '' ? '' : `<ul id="providers" hidden>\n${links}\n</ul>\n`}${
   choices.passwordForm
@@ -96,14 +99,17 @@ export async function signInPageEndpoints(app: FastifyInstance, ctx: EndpointCon
   // signInPage is on: a page that cannot load its script would strand every visitor.
   serveScript(app, '/signin.js', await loadAsset('signin.js'))
   serveScript(app, '/return-path.js', await loadAsset('return-path.js')) // signin.js imports it
-  const render = (reply: FastifyReply, returnTo: string, problem: string | null) => {
+  const render = (reply: FastifyReply, returnTo: string, problem: string | null, maxAge?: string) => {
     reply.header('content-security-policy', CSP)
     reply.header('x-frame-options', 'DENY')
     reply.header('x-content-type-options', 'nosniff')
     reply.header('referrer-policy', 'no-referrer')
-    return reply.type('text/html; charset=utf-8').send(page(base, returnTo, choices, problem))
+    return reply.type('text/html; charset=utf-8').send(page(base, returnTo, choices, problem, maxAge))
   }
-  app.get<{ Querystring: Record<string, unknown> }>('/signin', async (request, reply) => render(reply, safeReturnPath(request.query['return']), null))
+  app.get<{ Querystring: Record<string, unknown> }>('/signin', async (request, reply) => {
+    const maxAge = request.query['max_age']
+    return render(reply, safeReturnPath(request.query['return']), null, typeof maxAge === 'string' && /^\d{1,9}$/.test(maxAge) ? maxAge : undefined)
+  })
   return (reply, error, returnTo) => {
     // A 5xx's message is generic by design (errors.ts); the page says what a person can do.
     const problem = error.statusCode >= 500 ? 'Signing in is not possible right now. Try again later.' : error.message

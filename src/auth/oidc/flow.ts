@@ -26,6 +26,8 @@ export interface Flow {
   returnTo: string
   /** The redirect_uri of the authorization request; the code exchange must send the same. */
   redirectUri: string
+  /** max_age sent (seconds), when a route asked for a recent sign-in: the id_token's auth_time is checked against it. */
+  maxAge?: number
 }
 
 /** openid-client's randomState(): 32 random bytes, base64url. Anything else is not ours. */

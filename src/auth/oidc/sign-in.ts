@@ -37,6 +37,7 @@ export function oidcSignInEndpoints(app: FastifyInstance, ctx: OidcContext): voi
   app.get<Params>('/oidc/:name/start', async (request, reply) => {
     const provider = providerOf(ctx, request)
     const returnTo = safeReturnPath(request.query['return'])
+    const maxAge = reauthAge(request.query['max_age'])
     return browserFacing(request, reply, returnTo, async () => {
       // Each start writes to the store: counted like a sign-in attempt.
       await ctx.limiters.loginClient.consume(request.ip)
@@ -45,7 +46,8 @@ export function oidcSignInEndpoints(app: FastifyInstance, ctx: OidcContext): voi
       const nonce = client.randomNonce()
       const verifier = client.randomPKCECodeVerifier()
       const redirectUri = provider.source.redirectUri ?? `${request.protocol}://${request.host}${base}/oidc/${provider.source.name}/callback`
-      await keepFlow(ctx.deps.store, reply, auth, state, { provider: provider.source.name, verifier, nonce, returnTo, redirectUri }, ctx.now())
+      const flow = { provider: provider.source.name, verifier, nonce, returnTo, redirectUri, ...(maxAge === undefined ? {} : { maxAge }) }
+      await keepFlow(ctx.deps.store, reply, auth, state, flow, ctx.now())
       const target = client.buildAuthorizationUrl(config, {
         ...provider.source.authorizationParams,
         redirect_uri: redirectUri,
@@ -54,6 +56,9 @@ export function oidcSignInEndpoints(app: FastifyInstance, ctx: OidcContext): voi
         nonce,
         code_challenge: await client.calculatePKCECodeChallenge(verifier),
         code_challenge_method: 'S256',
+        // A route wants a recent sign-in (maxAuthAge): the provider must really ask again,
+        // not answer from its own session (OpenID Connect Core §3.1.2.1).
+        ...(maxAge === undefined ? {} : { prompt: 'login', max_age: String(maxAge) }),
       })
       return reply.redirect(target.href, 302)
     })
@@ -86,7 +91,10 @@ export function oidcSignInEndpoints(app: FastifyInstance, ctx: OidcContext): voi
       }
       if (mapped.droppedRoles > 0) request.log.warn({ provider: name, dropped: mapped.droppedRoles }, 'oidc roles dropped (not header-safe)')
       const link = (record: SessionRecord) => linkSession(ctx.deps.store, name, claims, record, now)
-      const issued = await startSession(ctx, request, mapped.identity, now, name, link)
+      // The provider's auth_time when it sent one: an SSO sign-in may be hours old, and that is
+      // what maxAuthAge must judge, not when the gateway session was made.
+      const providerAuth = typeof claims['auth_time'] === 'number' ? claims['auth_time'] * 1000 : undefined
+      const issued = await startSession(ctx, request, mapped.identity, now, { provider: name, authTime: providerAuth, prepare: link })
       setTokenCookies(reply, auth, issued, now)
       return reply.redirect(flow.returnTo, 302)
     }
@@ -122,7 +130,7 @@ export function oidcSignInEndpoints(app: FastifyInstance, ctx: OidcContext): voi
 async function exchange(
   provider: OidcProvider,
   request: FastifyRequest,
-  flow: { verifier: string; nonce: string; redirectUri: string },
+  flow: { verifier: string; nonce: string; redirectUri: string; maxAge?: number },
   state: string,
   now: number,
   tolerance: number,
@@ -137,6 +145,8 @@ async function exchange(
       expectedState: state,
       expectedNonce: flow.nonce,
       idTokenExpected: true,
+      // With max_age sent, auth_time must be present and that recent (openid-client checks it).
+      ...(flow.maxAge === undefined ? {} : { maxAge: flow.maxAge }),
     })
     const idClaims = tokens.claims() as Claims | undefined
     if (idClaims === undefined) throw new GatewayError('invalid_request', 'the provider sent no id_token')
@@ -171,4 +181,10 @@ function reasonOf(err: unknown): string {
   if (err instanceof client.AuthorizationResponseError) return err.error
   if (err instanceof Error) return `${(err as { code?: string }).code ?? err.name}: ${err.message}`
   return 'unknown'
+}
+
+/** `max_age` on /start (set by the sign-in page for a route's maxAuthAge): whole seconds, else none. */
+function reauthAge(value: unknown): number | undefined {
+  if (typeof value !== 'string' || !/^\d{1,9}$/.test(value)) return undefined
+  return Number(value)
 }

@@ -211,3 +211,30 @@ t.test('requireClaims admits only the accounts it names, and the refusal counts 
   t.match(metrics, /portcullis_logins_total\{result="ok"\} 1\n/)
   t.match(metrics, /portcullis_logins_total\{result="forbidden"\} 1\n/)
 })
+
+t.test('a route wanting a recent sign-in makes the provider ask again, and auth_time is the provider’s', async (t) => {
+  const setup = await oidcSetup(t)
+  const { origin } = setup
+  const page = await (await fetch(`${origin}/auth/signin?return=/api/pay&max_age=900`)).text()
+  t.match(page, '<a href="/auth/oidc/corp/start?return=%2Fapi%2Fpay&amp;max_age=900">', 'the sign-in page passes max_age on')
+  const alice = browser()
+  // The gateway's clock is injected and stands still; the provider's runs. A provider's
+  // auth_time is taken when it is in the past of the gateway's clock.
+  setup.gw.clock.now = Date.now() + 60_000
+  const first = await signIn(setup, alice, 'alice')
+  const before = (await json(await alice(`${origin}/auth/me`)))['authTime'] as string
+  // Without max_age, oidc-provider sends no auth_time: the gateway session's own start stands in.
+  t.equal(Date.parse(before), Math.floor(setup.gw.clock.now / 1000) * 1000, 'no auth_time from the provider: the sign-in time')
+  const start = await alice(`${origin}/auth/oidc/corp/start?return=/api/pay&max_age=900`, { redirect: 'manual' })
+  const authorize = new URL(start.headers.get('location')!)
+  t.equal(authorize.searchParams.get('prompt'), 'login', 'prompt=login: the provider must ask, not answer from its session')
+  t.equal(authorize.searchParams.get('max_age'), '900')
+  await new Promise((r) => setTimeout(r, 1100)) // the provider's own clock: auth_time has whole seconds
+  setup.gw.clock.now = Date.now() + 60_000
+  const { callbackUrl } = await signInAtProvider(authorize.href, 'alice', { jar: first.providerCookies })
+  const back = await alice(callbackUrl, { redirect: 'manual' })
+  t.equal(back.status, 302)
+  const after = (await json(await alice(`${origin}/auth/me`)))['authTime'] as string
+  t.ok(Math.abs(Date.parse(after) - Date.now()) < 5_000, `the provider's auth_time (${after}), when it really asked`)
+  t.not(after, before)
+})
