@@ -21,6 +21,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { hashPassword } from '../src/auth/passwords.js'
 import { generatePem } from '../src/cli/keys-generate.js'
 import { loadGenerator, runLoad, type LoadResult } from './load.js'
 import { machineFacts, writeSection } from './report.js'
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
   // afterwards (most likely the Set's chain described in docs/benchmarks.md, fixed since);
   // kept as a control, since the same treatment for both sides keeps each comparison like
   // with like.
+  let strictToken = ''
   const specs: CaseSpec[] = [
     { name: 'bare', description: 'bare @fastify/http-proxy (baseline)', path: '/api/x', serve: bareProxy },
     {
@@ -162,6 +164,31 @@ async function main(): Promise<void> {
       headers: () => bearer('ES256'),
       sequentialOnly: true,
     })),
+    {
+      name: 'es256-redis-strict',
+      description: 'gateway, protected, ES256, Redis store, route with `revocation: strict` (one store read per request)',
+      path: '/api/x',
+      // Strict reads the session on every request: it needs a real one, made by a real login.
+      serve: async () => {
+        const url = await redis()
+        if (url === null) return null
+        const served = await gateway('ES256', {
+          redisUrl: url,
+          revocation: 'strict',
+          user: { username: 'bench', passwordHash: await hashPassword('bench-pw') },
+        })
+        const login = await fetch(`${served.url}/auth/login`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-auth-transport': 'token' },
+          body: JSON.stringify({ username: 'bench', password: 'bench-pw' }),
+        })
+        strictToken = ((await login.json()) as { accessToken: string }).accessToken
+        return served
+      },
+      headers: async () => ({ authorization: `Bearer ${strictToken}` }),
+      baseline: 'es256-redis-w1',
+      sequentialOnly: true,
+    },
     {
       name: 'bare-128k',
       description: 'bare @fastify/http-proxy, 128 KiB response (baseline of the next row)',

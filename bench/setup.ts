@@ -57,10 +57,14 @@ export interface GatewayExtras {
   oidcIssuer?: string
   /** The protected route sends identity assertions (routes[].identityAssertion). */
   assertion?: boolean
+  /** The protected route's own revocation mode (routes[].revocation). */
+  revocation?: 'strict' | 'cached'
+  /** A static user, for a case that needs a real session (strict revocation reads it). */
+  user?: { username: string; passwordHash: string }
 }
 
 export function gatewayConfig(alg: Alg, key: string, dir: string, upstream: string, extras: GatewayExtras = {}): string {
-  const { accessLog = true, workers = 1, redisUrl, oidcIssuer, assertion = false } = extras
+  const { accessLog = true, workers = 1, redisUrl, oidcIssuer, assertion = false, revocation, user } = extras
   let keys: string
   if (alg === 'HS256') {
     keys = `{ algorithm: HS256, signing: [{ kid: bench, secret: "${key}" }] }`
@@ -79,8 +83,8 @@ server:
 auth:
   accessTokenTtl: ${BENCH_TOKEN_TTL}s
   keys: ${keys}
-${oidcIssuer ? `  identity: [{ type: oidc, name: corp, issuer: "${oidcIssuer}", clientId: bench, clientSecret: bench-secret }]\n` : ''}${redisUrl ? `store: { type: redis, url: "${redisUrl}" }\n` : ''}routes:
-  - { name: api, prefix: /api, upstream: "${upstream}"${assertion ? ', identityAssertion: true' : ''} }
+${oidcIssuer ? `  identity: [{ type: oidc, name: corp, issuer: "${oidcIssuer}", clientId: bench, clientSecret: bench-secret }]\n` : ''}${user ? `  identity: [{ type: static, users: [{ username: ${user.username}, passwordHash: "${user.passwordHash}" }] }]\n` : ''}${redisUrl ? `store: { type: redis, url: "${redisUrl}" }\n` : ''}routes:
+  - { name: api, prefix: /api, upstream: "${upstream}"${assertion ? ', identityAssertion: true' : ''}${revocation ? `, revocation: ${revocation}` : ''} }
   - { name: public, prefix: /public, upstream: "${upstream}", auth: none }
 `
 }
