@@ -12,6 +12,11 @@ export function resolveKeyFiles(config: GatewayConfig, source: string | null): v
     if ('privateKeyFile' in entry) entry.privateKeyFile = resolve(base, entry.privateKeyFile)
     if ('publicKeyFile' in entry) entry.publicKeyFile = resolve(base, entry.publicKeyFile)
   }
+  const tls = config.server.tls
+  if (tls) {
+    tls.certFile = resolve(base, tls.certFile)
+    tls.keyFile = resolve(base, tls.keyFile)
+  }
 }
 
 /**

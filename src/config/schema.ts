@@ -97,6 +97,17 @@ const Server = obj(
         },
       ),
     ),
+    // No default: without it server.port speaks plain HTTP.
+    tls: Type.Optional(
+      Type.Object(
+        {
+          certFile: Type.String({ minLength: 1, description: 'PEM certificate chain, relative to the config file; re-read on SIGHUP or change' }),
+          keyFile: Type.String({ minLength: 1, description: 'PEM private key, relative to the config file; re-read with the certificate' }),
+          http2: Type.Boolean({ default: true, description: 'offer HTTP/2 by ALPN beside HTTP/1.1 (WebSockets use HTTP/1.1)' }),
+        },
+        { ...Strict, description: 'HTTPS on server.port instead of plain HTTP (TLS 1.2 or later)' },
+      ),
+    ),
   },
   'the listening socket, client-side limits, logging and processes',
 )
