@@ -25,6 +25,7 @@ import { createLimiters, type RateLimitStore } from './ops/rate-limit.js'
 import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
 import { identityHeaderStripper } from './proxy/headers.js'
 import { normalizeTarget, RouteTable } from './proxy/normalize.js'
+import { LiveSockets } from './proxy/live-sockets.js'
 import { proxyRoutes } from './proxy/routes.js'
 import { revocationCheck } from './revocation/check.js'
 import type { RevocationSet } from './revocation/set.js'
@@ -163,6 +164,14 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   })
   // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits an async plugin (FastifyPluginAsync); the rule reads only the callback overload
   await app.register(sessionRoutes, { prefix: auth.basePath, config, deps: { ...deps, store }, authenticator, now, metrics, limiters })
+  // Open WebSockets close when their session ends, on whichever instance it was ended.
+  const liveSockets = new LiveSockets({ store, revocations: deps.revocations, mode: config.revocation.mode, now, log: deps.logger })
+  const stopClosingSockets = deps.revocations.subscribe((event) => liveSockets.revoked(event))
+  app.addHook('onClose', (_instance, done) => {
+    stopClosingSockets()
+    liveSockets.stop()
+    done()
+  })
   await proxyRoutes(app, config.routes, {
     authenticator,
     trustProxy: server.trustProxy,
@@ -178,6 +187,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     keyring: deps.keyring,
     auth,
     now,
+    liveSockets,
     // Fastify runs no onResponse hook for an answer cut short: counted and logged from here.
     // A client that left before the headers is 499 (as nginx has it); an upstream that broke
     // off a body counts as a 502 for the metrics, whatever status the client had received.

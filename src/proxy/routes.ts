@@ -21,6 +21,7 @@ import { bodyLimitHook } from './body-limit.js'
 import { UpstreamPool } from './forward.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
 import { headerValuesFor, routeMapping, type HeaderValues } from './identity-headers.js'
+import type { LiveSockets } from './live-sockets.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -50,6 +51,8 @@ export interface ProxyContext {
   keyring: Keyring
   auth: Pick<AuthConfig, 'issuer' | 'assertion' | 'identityHeaders'>
   now: () => number
+  /** Open WebSockets, closed when their session ends. */
+  liveSockets: LiveSockets
 }
 
 export async function proxyRoutes(app: FastifyInstance, routes: readonly RouteConfig[], ctx: ProxyContext): Promise<void> {
@@ -192,6 +195,7 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   // its requests drained, src/server.ts) releases them.
   scope.addHook('onClose', (_instance, done) => void pool.close().then(() => done(), done))
 
+  const sockets = route.websocket ? ctx.liveSockets.route(route.revocation) : null
   // The plugin's published types are looser than its behaviour; the options below are checked by its own validator.
   await scope.register(httpProxy as unknown as FastifyPluginCallback<Record<string, unknown>>, {
     upstream: upstream.origin,
@@ -209,9 +213,12 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
       const query = url.indexOf('?')
       pool.forward(request, reply, query === -1 ? dest : dest + url.slice(query))
     },
+    ...(sockets ? { wsServerOptions: sockets.serverOptions, wsHooks: sockets.hooks } : {}),
     wsClientOptions: {
-      rewriteRequestHeaders: (_headers: Record<string, unknown>, request: FastifyRequest) =>
-        forward(request, websocketHeaders(request.headers), upstream.host),
+      rewriteRequestHeaders: (_headers: Record<string, unknown>, request: FastifyRequest) => {
+        sockets?.accepted(request)
+        return forward(request, websocketHeaders(request.headers), upstream.host)
+      },
     },
   })
 }

@@ -6,10 +6,13 @@
  */
 import type { RevocationEvent, RevocationSnapshot } from '../sessions/types.js'
 
+export type RevocationListener = (event: RevocationEvent) => void
+
 export class RevocationSet {
   #sessions = new Map<string, number>()
   /** subject → [notBefore ms, forgetAfter ms] */
   #users = new Map<string, [number, number]>()
+  #listeners = new Set<RevocationListener>()
 
   get size(): number {
     return this.#sessions.size + this.#users.size
@@ -37,14 +40,29 @@ export class RevocationSet {
     return mark !== undefined && session.createdAt <= mark[0]
   }
 
+  /**
+   * Calls `listener` with every revocation this set learns, whichever way it came (this
+   * instance's own endings, the store's feed, a resync), once: a repeat of an entry it holds,
+   * or a logout-all mark no later than the one it holds, is not passed on. Returns the
+   * unsubscribe function. Open WebSockets close from here (src/proxy/live-sockets.ts).
+   */
+  subscribe(listener: RevocationListener): () => void {
+    this.#listeners.add(listener)
+    return () => void this.#listeners.delete(listener)
+  }
+
   apply(event: RevocationEvent): void {
+    let learnt: boolean
     if (event.type === 'session') {
-      const prev = this.#sessions.get(event.sessionId) ?? 0
-      this.#sessions.set(event.sessionId, Math.max(prev, event.forgetAfter))
+      const prev = this.#sessions.get(event.sessionId)
+      this.#sessions.set(event.sessionId, Math.max(prev ?? 0, event.forgetAfter))
+      learnt = prev === undefined
     } else {
       const prev = this.#users.get(event.subject)
-      if (!prev || prev[0] < event.notBefore) this.#users.set(event.subject, [event.notBefore, event.forgetAfter])
+      learnt = !prev || prev[0] < event.notBefore
+      if (learnt) this.#users.set(event.subject, [event.notBefore, event.forgetAfter])
     }
+    if (learnt && this.#listeners.size > 0) for (const listener of this.#listeners) listener(event)
   }
 
   /**
