@@ -12,6 +12,7 @@ import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
 import type { EndReason } from '../sessions/types.js'
 import { version } from '../version.js'
 import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './metric-families.js'
+import type { DropReason, RetryReason, WebhookCounters } from './webhook.js'
 
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'OTHER'] as const
 const METHOD_INDEX: Readonly<Record<string, number>> = Object.assign(Object.create(null) as Record<string, number>, {
@@ -56,6 +57,8 @@ export const LIMITERS = ['login_user', 'login_client', 'refresh_session', 'route
 export type LimiterName = (typeof LIMITERS)[number]
 const CLIENT_ERRORS = ['header_too_large', 'timeout', 'aborted', 'bad_request'] as const
 const UPSTREAM_ERRORS = ['timeout', 'unavailable'] as const
+const EVENT_RETRIES: readonly RetryReason[] = ['timeout', 'network', 'status']
+const EVENT_DROPS: readonly DropReason[] = ['overflow', 'rejected', 'shutdown']
 
 /** Seconds; from a cache hit on loopback to a slow upstream. */
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
@@ -77,6 +80,8 @@ export interface MetricSources {
   store?: { ping(): Promise<void> }
   revocations?: { readonly size: number }
   sync?: { readonly resyncs: number; readonly lastSyncAt: number }
+  /** Security events waiting for the webhook (src/ops/events.ts). */
+  events?: { readonly queued: number }
 }
 
 /** One series per label value of the last label, all exported from the start (at 0). */
@@ -91,7 +96,7 @@ function bind<const V extends string>(
   return out
 }
 
-export class GatewayMetrics {
+export class GatewayMetrics implements WebhookCounters {
   readonly registry: Registry
   #sources: MetricSources = {}
   #routes = new Map<string, RouteSeries>()
@@ -112,6 +117,9 @@ export class GatewayMetrics {
   #storeErrors: Record<'request' | 'connection', CounterSeries>
   #clientErrors: Record<(typeof CLIENT_ERRORS)[number], CounterSeries>
   #evictionPolicies: Gauge<'policy'>
+  #eventsDelivered: CounterSeries
+  #eventRetries: Record<RetryReason, CounterSeries>
+  #eventsDropped: Record<DropReason, CounterSeries>
 
   constructor(opts: { registry?: Registry; processMetrics?: boolean } = {}) {
     const registry = opts.registry ?? new Registry()
@@ -159,6 +167,23 @@ export class GatewayMetrics {
       counter('portcullis_client_errors_total', 'Requests refused before routing (malformed, too large a head, too slow).'),
       'reason',
       CLIENT_ERRORS,
+    )
+    this.#eventsDelivered = counter('portcullis_events_delivered_total', 'Security events the webhook receiver accepted (2xx).').series({})
+    this.#eventRetries = bind(
+      counter(
+        'portcullis_events_retries_total',
+        'Security event deliveries that failed and will be retried, by reason (timeout, network error, 429 or 5xx).',
+      ),
+      'reason',
+      EVENT_RETRIES,
+    )
+    this.#eventsDropped = bind(
+      counter(
+        'portcullis_events_dropped_total',
+        'Security events given up on before the webhook accepted them: the queue was full, the receiver refused them (4xx), or shutdown.',
+      ),
+      'reason',
+      EVENT_DROPS,
     )
     // `first`, `min` and `max` below say how the primary of several workers merges its
     // workers' values into one (prom-client's AggregatorRegistry; counters are summed).
@@ -250,6 +275,18 @@ export class GatewayMetrics {
     for (const policy of policies) this.#evictionPolicies.inc({ policy })
   }
 
+  eventsDelivered(count: number): void {
+    this.#eventsDelivered.value += count
+  }
+
+  eventDeliveryRetried(reason: RetryReason): void {
+    this.#eventRetries[reason].value++
+  }
+
+  eventsDropped(reason: DropReason, count: number): void {
+    this.#eventsDropped[reason].value += count
+  }
+
   /** Node's HTTP parser refused a request (see server.ts clientError). */
   clientError(code: string | undefined): void {
     const reason =
@@ -295,6 +332,16 @@ export class GatewayMetrics {
       collect() {
         const set = sources().revocations
         if (set) this.set(set.size)
+      },
+    })
+    new Gauge({
+      name: 'portcullis_events_queued',
+      help: 'Security events held for the webhook (waiting or being sent).',
+      registers,
+      aggregator: 'sum',
+      collect() {
+        const events = sources().events
+        if (events) this.set(events.queued)
       },
     })
     let counted = 0
