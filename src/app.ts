@@ -15,6 +15,7 @@ import { RESERVED_PATHS } from './config/check-routes.js'
 import type { GatewayConfig } from './config/schema.js'
 import { GatewayError } from './errors.js'
 import { errorHandler, notFoundHandler, sendProblem } from './ops/error-handler.js'
+import { SecurityEvents } from './ops/events.js'
 import { healthRoutes, type Readiness } from './ops/health.js'
 import { instrumentStore } from './ops/instrument-store.js'
 import { accessLogFor, cutShortStatus } from './ops/access-log.js'
@@ -56,6 +57,8 @@ export interface GatewayDeps {
   metrics?: GatewayMetrics
   /** Where rate-limit hits are counted (main.ts: Redis with a Redis store); memory by default. */
   rateLimitStore?: RateLimitStore
+  /** The process's security events (main.ts, with events.webhook); without it they go to the log only. */
+  events?: SecurityEvents
 }
 
 const kBadTarget = Symbol('portcullis.badTarget')
@@ -65,8 +68,9 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const { server, auth } = config
   const metrics = deps.metrics ?? new GatewayMetrics()
   if (!deps.metrics) metrics.watch({ store: deps.store, revocations: deps.revocations })
-  const store = instrumentStore(deps.store, metrics)
-  const limiters = createLimiters(config, deps.rateLimitStore ?? createMemoryRateLimitStore(now), { metrics, log: deps.logger, now })
+  const events = deps.events ?? new SecurityEvents({ logger: deps.logger, now })
+  const store = instrumentStore(deps.store, metrics, events)
+  const limiters = createLimiters(config, deps.rateLimitStore ?? createMemoryRateLimitStore(now), { metrics, log: deps.logger, now, events })
   // Every prefix a path can be routed by, so that no path parameter moves a request to another.
   const routeTable = new RouteTable([...config.routes.map((r) => r.prefix), auth.basePath, ...RESERVED_PATHS])
   const app = Fastify({
@@ -163,7 +167,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     return deps.keyring.jwks
   })
   // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits an async plugin (FastifyPluginAsync); the rule reads only the callback overload
-  await app.register(sessionRoutes, { prefix: auth.basePath, config, deps: { ...deps, store }, authenticator, now, metrics, limiters })
+  await app.register(sessionRoutes, { prefix: auth.basePath, config, deps: { ...deps, store, events }, authenticator, now, metrics, limiters })
   // Open WebSockets close when their session ends, on whichever instance it was ended.
   const liveSockets = new LiveSockets({ store, revocations: deps.revocations, mode: config.revocation.mode, now, log: deps.logger })
   const stopClosingSockets = deps.revocations.subscribe((event) => liveSockets.revoked(event))

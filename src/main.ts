@@ -16,6 +16,8 @@ import { startEchoUpstream } from './demo/echo.js'
 import { hostPort, listenError, openUrl } from './listen.js'
 import { listenAdmin, type AdminListener } from './ops/admin-server.js'
 import { checkEvictionPolicy } from './ops/eviction-policy.js'
+import { SecurityEvents } from './ops/events.js'
+import type { DeliveryOptions } from './ops/webhook.js'
 import { createLogger } from './ops/logger.js'
 import { GatewayMetrics } from './ops/metrics.js'
 import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
@@ -33,6 +35,8 @@ export interface StartOptions {
   /** Where logs go (tests capture them); stdout by default. */
   logDestination?: DestinationStream
   now?: () => number
+  /** The events webhook's queue bound and backoff (tests shorten them). */
+  eventDelivery?: DeliveryOptions
 }
 
 export interface RunningGateway {
@@ -75,7 +79,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   const revocations = new RevocationSet()
   const sync = new RevocationSync(store, revocations, { resyncInterval: config.revocation.resyncInterval, now, log: logger })
   await sync.start()
-  metrics.watch({ store, revocations, sync })
+  // Like the metrics, one per process: a reload re-points the webhook and keeps its queue.
+  const events = new SecurityEvents({ logger, now, webhook: config.events.webhook, counters: metrics, delivery: opts.eventDelivery })
+  metrics.watch({ store, revocations, sync, events })
   // Shared through Redis when the sessions are, so every instance counts the same hits.
   const rateLimitStore =
     config.store.type === 'memory'
@@ -122,6 +128,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         serverFactory,
         metrics,
         rateLimitStore,
+        events,
       }),
     )
   await gen.activate(await build(config, keyring), config.server.shutdownTimeout)
@@ -151,7 +158,13 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await gen.drainAll(0)
       sync.stop()
       stopAnswering()
-      await Promise.allSettled([store.close(), rateLimitStore.close(), eviction?.stop(), demo && new Promise((resolve) => demo!.close(resolve))])
+      await Promise.allSettled([
+        events.close(),
+        store.close(),
+        rateLimitStore.close(),
+        eviction?.stop(),
+        demo && new Promise((resolve) => demo!.close(resolve)),
+      ])
       throw err
     })
   const address = gen.server.address() as AddressInfo
@@ -210,6 +223,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       config = next
       keyring = ring
       logger.level = next.server.logLevel
+      events.configure(next.events.webhook)
       void gen.activate(generation, previous.server.shutdownTimeout)
       logger.info({ generation: generation.id, routes: next.routes.map((r) => r.name) }, 'config reloaded')
       metrics.reload('ok')
@@ -225,6 +239,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await gen.drainAll(config.server.shutdownTimeout)
       gen.server.closeAllConnections()
       await closed
+      // Requests have drained: no event comes after this flush (bounded like the drain).
+      await events.close(Math.min(config.events.webhook?.timeout ?? 0, config.server.shutdownTimeout))
       sync.stop()
       stopAnswering()
       await admin?.close()

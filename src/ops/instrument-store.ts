@@ -7,39 +7,51 @@
  *
  * Each instance counts what it ended itself; revocations learnt from other instances through
  * the store are not counted again, so summing over instances gives the fleet's total.
+ *
+ * For the same reason the security events session.created and session.ended are emitted here
+ * (src/ops/events.ts), once, by the instance that made or ended the session. An ending whose
+ * outcome is unknown (the store timed out, src/auth/endpoints/fail-safe.ts) emits nothing.
  */
-import type { SessionStore } from '../sessions/types.js'
+import type { EndReason, SessionStore } from '../sessions/types.js'
+import type { SecurityEvents } from './events.js'
 import type { GatewayMetrics } from './metrics.js'
 
-export function instrumentStore(store: SessionStore, metrics: GatewayMetrics): SessionStore {
+export function instrumentStore(store: SessionStore, metrics: GatewayMetrics, events?: SecurityEvents): SessionStore {
+  const ended = (reason: EndReason, sessionIds: readonly string[], subject?: string) => {
+    metrics.sessionsEnded(reason, sessionIds.length)
+    if (events) for (const sessionId of sessionIds) events.emit('session.ended', { sessionId, ...(subject === undefined ? {} : { subject }), reason })
+  }
   const wrapped: SessionStore = {
     kind: store.kind,
     async create(session, now) {
       const result = await store.create(session, now)
-      metrics.sessionsEnded('evicted', result.evicted.length)
+      const { id, subject, ip, userAgent, provider } = session.record
+      events?.emit('session.created', { sessionId: id, subject, ip, userAgent, ...(provider === undefined ? {} : { provider }) })
+      // Evicted sessions are the same user's oldest (maxSessionsPerUser).
+      ended('evicted', result.evicted, subject)
       return result
     },
     async rotate(request) {
       const result = await store.rotate(request)
-      if (result.kind === 'reused') metrics.sessionsEnded('reuse')
-      else if (result.kind === 'expired') metrics.sessionsEnded('expired')
+      if (result.kind === 'reused') ended('reuse', [result.session.id], result.session.subject)
+      else if (result.kind === 'expired') ended('expired', [request.sessionId])
       return result
     },
     async end(sessionId, reason, now, subject) {
-      const ended = await store.end(sessionId, reason, now, subject)
-      if (ended) metrics.sessionsEnded(reason)
-      return ended
+      const session = await store.end(sessionId, reason, now, subject)
+      if (session) ended(reason, [session.id], session.subject)
+      return session
     },
     async endByRefresh(sessionId, presentedHash, now) {
-      const ended = await store.endByRefresh(sessionId, presentedHash, now)
+      const session = await store.endByRefresh(sessionId, presentedHash, now)
       // The only caller is logout with just a refresh token.
-      if (ended) metrics.sessionsEnded('logout')
-      return ended
+      if (session) ended('logout', [session.id], session.subject)
+      return session
     },
     async endAll(subject, reason, now) {
-      const ended = await store.endAll(subject, reason, now)
-      metrics.sessionsEnded(reason, ended.length)
-      return ended
+      const sessionIds = await store.endAll(subject, reason, now)
+      ended(reason, sessionIds, subject)
+      return sessionIds
     },
     get: (sessionId, now) => store.get(sessionId, now),
     putNew: (key, value, ttl, now) => store.putNew(key, value, ttl, now),

@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { GatewayConfig, RouteConfig } from '../config/schema.js'
 import { GatewayError } from '../errors.js'
+import type { SecurityEvents } from './events.js'
 import type { GatewayMetrics, LimiterName } from './metrics.js'
 import { createMemoryRateLimitStore } from './rate-limit-memory.js'
 
@@ -39,9 +40,10 @@ export type CountedIn = 'store' | 'instance'
 export interface RateLimiter {
   /**
    * Counts one hit for `id`; throws `rate_limited` beyond the limit. With `in: 'instance'` it
-   * does not try the shared store (a caller that just waited on it in vain).
+   * does not try the shared store (a caller that just waited on it in vain). `client`: the
+   * address, for the security event of a limit keyed by something else (a username).
    */
-  consume(id: string, opts?: { in?: CountedIn }): Promise<CountedIn>
+  consume(id: string, opts?: { in?: CountedIn; client?: string }): Promise<CountedIn>
   /** Forgets `id`'s count; with `in: 'instance'` only this instance's. */
   reset(id: string, opts?: { in?: CountedIn }): Promise<void>
 }
@@ -56,9 +58,12 @@ export interface CountedElsewhere {
   refuse(resetInMs: number): GatewayError
 }
 
-/** 429 `rate_limited`; RFC 9110 §10.2.3: Retry-After in whole seconds, never 0 (an instant retry). */
+/** RFC 9110 §10.2.3: Retry-After in whole seconds, never 0 (an instant retry). */
+const retryAfter = (resetInMs: number): number => Math.max(1, Math.ceil(resetInMs / 1000))
+
+/** 429 `rate_limited` with Retry-After. */
 const rateLimited = (resetInMs: number): GatewayError =>
-  new GatewayError('rate_limited', undefined, { headers: { 'retry-after': String(Math.max(1, Math.ceil(resetInMs / 1000))) } })
+  new GatewayError('rate_limited', undefined, { headers: { 'retry-after': String(retryAfter(resetInMs)) } })
 
 /**
  * Ids (usernames, client addresses, which with `trustProxy` come from a client's
@@ -85,6 +90,8 @@ export interface LimiterOptions {
   fallback(): RateLimitStore
   metrics: GatewayMetrics
   log: Logger
+  /** Told of the first refusal of an id in a window (the sign-in limits' security event). */
+  refused?: (id: string, client: string | undefined, resetInMs: number) => void
 }
 
 export function createLimiter(store: RateLimitStore, limit: Limit, opts: LimiterOptions): RateLimiter {
@@ -99,7 +106,7 @@ export function createLimiter(store: RateLimitStore, limit: Limit, opts: Limiter
     failing = true
   }
   return {
-    async consume(id, { in: where = 'store' } = {}) {
+    async consume(id, { in: where = 'store', client } = {}) {
       const key = hashId(id)
       let hit: { count: number; resetInMs: number } | null = null
       if (where === 'store') {
@@ -122,6 +129,9 @@ export function createLimiter(store: RateLimitStore, limit: Limit, opts: Limiter
       }
       if (hit.count > limit.max) {
         counted.limited()
+        // Once per id and window (a count passes max + 1 once, on Redis too): a flood of
+        // refused guesses must not flood the bounded event queue and push older events out.
+        if (hit.count === limit.max + 1) opts.refused?.(id, client, hit.resetInMs)
         throw rateLimited(hit.resetInMs)
       }
       return where
@@ -159,7 +169,7 @@ export interface Limiters {
 export function createLimiters(
   config: Pick<GatewayConfig, 'rateLimits' | 'store'>,
   store: RateLimitStore,
-  ctx: { metrics: GatewayMetrics; log: Logger; now?: () => number },
+  ctx: { metrics: GatewayMetrics; log: Logger; now?: () => number; events?: SecurityEvents },
 ): Limiters {
   const { login, refresh } = config.rateLimits
   // Made at the first failure only: most generations never need it.
@@ -170,12 +180,27 @@ export function createLimiters(
   // counter's master is seldom the session's, so a dead one must not refuse sign-ins it
   // cannot affect otherwise.
   const whenUnreachable = config.store.type === 'redis-cluster' ? 'count-here' : 'refuse'
-  const auth = (name: LimiterName, limit: Limit) => createLimiter(store, limit, { name, route: 'auth', whenUnreachable, ...opts })
+  const auth = (name: 'login_user' | 'login_client', limit: Limit) =>
+    createLimiter(store, limit, { name, route: 'auth', whenUnreachable, ...opts, ...announce(ctx.events, name) })
   return {
     loginUser: auth('login_user', login.perUser),
     loginClient: auth('login_client', login.perClient),
     refreshSession: countedElsewhere('refresh_session', refresh.perSession, ctx.metrics),
     route: (route) =>
       route.rateLimit ? createLimiter(store, route.rateLimit, { name: 'route', route: route.name, whenUnreachable: 'count-here', ...opts }) : null,
+  }
+}
+
+/** login.rate_limited: the address, and for the per-user limit a keyed hash of the username (never the name itself). */
+function announce(events: SecurityEvents | undefined, limiter: 'login_user' | 'login_client'): Pick<LimiterOptions, 'refused'> {
+  if (!events) return {}
+  return {
+    refused: (id, client, resetInMs) =>
+      events.emit(
+        'login.rate_limited',
+        limiter === 'login_user'
+          ? { limiter, ip: client || null, usernameHash: events.hashUsername(id), retryAfter: retryAfter(resetInMs) }
+          : { limiter, ip: id || null, retryAfter: retryAfter(resetInMs) },
+      ),
   }
 }

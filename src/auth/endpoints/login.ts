@@ -42,7 +42,7 @@ export function loginEndpoint(app: FastifyInstance, ctx: EndpointContext): void 
     const userKey = normalizeUsername(username)
     // A Cluster node that left the client's count unanswered costs one wait, not three (two
     // counts and the reset): the rest of this sign-in's counting stays in the instance.
-    const userCounted = await ctx.limiters.loginUser.consume(userKey, { in: clientCounted })
+    const userCounted = await ctx.limiters.loginUser.consume(userKey, { in: clientCounted, client: request.ip })
 
     const identity = await ctx.deps.identity.authenticate(username, password)
     // Same answer for an unknown user and a wrong password (no account enumeration).

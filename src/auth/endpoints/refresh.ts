@@ -92,6 +92,13 @@ export function refreshEndpoint(app: FastifyInstance, ctx: EndpointContext): voi
       }
       case 'reused':
         ctx.metrics.reuseDetected()
+        ctx.deps.events?.emit('refresh.reuse_detected', {
+          sessionId: result.session.id,
+          subject: result.session.subject,
+          // As stored by the last rotation (or the sign-in), against this presentation.
+          rotatedBy: { ip: result.session.ip, userAgent: result.session.userAgent, at: new Date(result.session.lastUsedAt).toISOString() },
+          reusedBy: clientFacts(request),
+        })
         ctx.revokeLocally([result.session.id], now)
         request.log.warn({ sessionId: result.session.id, subject: result.session.subject }, 'refresh token reuse: session ended')
         clearCookies(reply, auth)
