@@ -163,7 +163,9 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     },
   )
   app.get('/.well-known/jwks.json', async (_req, reply) => {
-    reply.header('cache-control', 'public, max-age=300')
+    // Managed keys: cached for at most half of publishAhead, so an upstream holds a new key
+    // before the first token it signs (docs/keys.md). Read per request: the keyring is live.
+    reply.header('cache-control', `public, max-age=${deps.keyring.jwksMaxAge}`)
     return deps.keyring.jwks
   })
   // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits an async plugin (FastifyPluginAsync); the rule reads only the callback overload

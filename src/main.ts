@@ -9,6 +9,7 @@ import type { DestinationStream, Logger } from 'pino'
 import { buildGateway } from './app.js'
 import { createIdentityChain } from './auth/identity/index.js'
 import { loadKeyring, type Keyring } from './auth/keys.js'
+import { isManaged } from './auth/managed-keys.js'
 import { loadGateway } from './config/gateway.js'
 import type { GatewayConfig } from './config/schema.js'
 import { answerPrimary } from './cli/worker-admin.js'
@@ -27,6 +28,7 @@ import { RevocationSet } from './revocation/set.js'
 import { RevocationSync } from './revocation/sync.js'
 import { GenerationServer } from './server.js'
 import { openStore } from './sessions/index.js'
+import { openKeyset, type KeysetStore } from './sessions/keyset.js'
 import type { SessionStore } from './sessions/types.js'
 
 export interface StartOptions {
@@ -37,6 +39,8 @@ export interface StartOptions {
   now?: () => number
   /** The events webhook's queue bound and backoff (tests shorten them). */
   eventDelivery?: DeliveryOptions
+  /** ms between looks at the managed keyset in the store (default 5 s; tests shorten it). */
+  keyPollInterval?: number
 }
 
 export interface RunningGateway {
@@ -46,6 +50,8 @@ export interface RunningGateway {
   readonly store: SessionStore
   readonly revocations: RevocationSet
   config(): GatewayConfig
+  /** The keyring in use (a managed one changes under it; tests call its sync()). */
+  keyring(): Keyring
   /** Loads the file again; a bad file leaves the running generation in place. */
   reload(): Promise<{ ok: true; generation: number } | { ok: false; problems: string[] }>
   /** Stops taking requests, lets in-flight ones finish (bounded), releases everything. */
@@ -75,6 +81,26 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     },
   }
   const store = await openStore(config, storeLog)
+  // Managed keys live in the store, so they load once it is open; without them nothing can
+  // be signed or verified, so a problem with them stops the start (the store is released).
+  let keyset: KeysetStore | null = null
+  if (isManaged(keyring)) {
+    const managed = keyring
+    try {
+      keyset = await openKeyset(config.store, storeLog)
+      await managed.start(keyset, {
+        retainFor: config.auth.accessTokenTtl + config.auth.clockTolerance,
+        now,
+        log: logger,
+        ...(opts.keyPollInterval ? { pollInterval: opts.keyPollInterval } : {}),
+      })
+    } catch (err) {
+      managed.stop()
+      await Promise.allSettled([keyset?.close(), store.close()])
+      throw err
+    }
+    logger.info({ kid: managed.signer.kid, keys: managed.jwks.keys.length }, 'managed signing keys loaded from the store')
+  }
   const eviction = config.store.type === 'memory' ? null : checkEvictionPolicy(config.store, logger, (p) => metrics.evictionPolicies(p))
   const revocations = new RevocationSet()
   const sync = new RevocationSync(store, revocations, { resyncInterval: config.revocation.resyncInterval, now, log: logger })
@@ -158,9 +184,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await gen.drainAll(0)
       sync.stop()
       stopAnswering()
+      if (isManaged(keyring)) keyring.stop()
       await Promise.allSettled([
         events.close(),
         store.close(),
+        keyset?.close(),
         rateLimitStore.close(),
         eviction?.stop(),
         demo && new Promise((resolve) => demo!.close(resolve)),
@@ -188,6 +216,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     store,
     revocations,
     config: () => config,
+    keyring: () => keyring,
     get draining() {
       return draining
     },
@@ -208,8 +237,13 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
           logger.warn({ setting }, 'this setting only takes effect after a restart')
         }
         next = withRunningSettings(config, loaded)
-        // Still no keys configured: keep this process's throwaway key, or every token dies.
-        ring = loadedKeys ?? (keyring.ephemeral ? keyring : await loadKeyring(undefined))
+        if (isManaged(keyring) || (loadedKeys !== null && isManaged(loadedKeys))) {
+          // Managed keys live as long as the process: a reload retimes them, no more.
+          ;({ ring, next } = keepManagedKeys(keyring, loadedKeys, config, next, logger))
+        } else {
+          // Still no keys configured: keep this process's throwaway key, or every token dies.
+          ring = loadedKeys ?? (keyring.ephemeral ? keyring : await loadKeyring(undefined))
+        }
         if (ring !== keyring) warnIfEphemeral(ring, next, logger)
         // Building can still fail (an identity source that cannot start): same as a bad file.
         generation = await build(next, ring)
@@ -243,9 +277,11 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await events.close(Math.min(config.events.webhook?.timeout ?? 0, config.server.shutdownTimeout))
       sync.stop()
       stopAnswering()
+      if (isManaged(keyring)) keyring.stop()
       await admin?.close()
       await eviction?.stop()
       await store.close()
+      await keyset?.close()
       await rateLimitStore.close()
       if (demo) await new Promise((resolve) => demo!.close(resolve))
       logger.info('shut down')
@@ -259,6 +295,30 @@ function warnIfEphemeral(keyring: Keyring, config: GatewayConfig, logger: Logger
     { algorithm: keyring.algorithm, store: config.store.type },
     'no signing keys configured: using an ephemeral key. Every token dies with this process and other instances cannot verify them; configure auth.keys for production (`portcullis keys generate`).',
   )
+}
+
+/**
+ * A reload where managed keys run or are asked for. rotateEvery and publishAhead apply at once;
+ * a new algorithm or encryptionKey, or a switch between managed keys and key files, only at a
+ * restart (the keys in use are kept, and the config says so, since the JWKS caching follows it).
+ */
+function keepManagedKeys(
+  running: Keyring,
+  loaded: Keyring | null,
+  config: GatewayConfig,
+  next: GatewayConfig,
+  logger: Logger,
+): { ring: Keyring; next: GatewayConfig } {
+  const now = config.auth.keys?.managed
+  const then = next.auth.keys?.managed
+  if (isManaged(running) && loaded !== null && isManaged(loaded) && now && then) {
+    if (running.algorithm === loaded.algorithm && now.encryptionKey === then.encryptionKey) {
+      running.configure(then)
+      return { ring: running, next }
+    }
+  }
+  logger.warn({ setting: 'auth.keys' }, 'this setting only takes effect after a restart')
+  return { ring: running, next: Object.freeze({ ...next, auth: { ...next.auth, keys: config.auth.keys } }) }
 }
 
 export function describeLoadError(err: unknown): string[] {

@@ -8,21 +8,33 @@ import { createPrivateKey, createPublicKey, randomBytes, webcrypto, type KeyObje
 import { readFile } from 'node:fs/promises'
 import { exportJWK, generateKeyPair, importJWK, importPKCS8, type CryptoKey, type JWK } from 'jose'
 import type { KeysConfig } from '../config/schema.js'
+import { ManagedKeyring } from './managed-keys.js'
 
 export type Algorithm = 'ES256' | 'EdDSA' | 'RS256' | 'HS256'
 type Key = CryptoKey
 
+/**
+ * Read at the moment of use, never copied: a managed keyring (./managed-keys.ts) changes its
+ * signer, verifiers and JWKS while the process runs; a keyring from files never does.
+ */
 export interface Keyring {
   readonly algorithm: Algorithm
-  /** The first configured entry; it signs every new token. */
+  /** The key that signs a token (or an assertion) made now: the first configured entry, or the managed key of the moment. */
   readonly signer: { readonly kid: string; readonly key: Key }
   /** Every configured entry, by kid. */
   readonly verifiers: ReadonlyMap<string, Key>
   /** What `/.well-known/jwks.json` serves: public parts only (nothing for HS256). */
   readonly jwks: { readonly keys: readonly JWK[] }
+  /** Seconds an upstream may cache the JWKS (its Cache-Control max-age). */
+  readonly jwksMaxAge: number
+  /** Changes whenever a kid stops verifying, so that a verifier re-checks what it cached; constant for files. */
+  readonly epoch: number
   /** True when no keys were configured and a throwaway key was generated. */
   readonly ephemeral: boolean
 }
+
+/** Files do not change under a running process: a JWKS cached for five minutes is fine. */
+const FILE_JWKS_MAX_AGE = 300
 
 /** A key that cannot be used, with the config path it came from. */
 export class KeyProblem extends Error {
@@ -37,10 +49,16 @@ export class KeyProblem extends Error {
 const MIN_HS256_BYTES = 32 // RFC 7518 §3.2: a key of the same size as the hash output, or larger
 const MIN_RSA_BITS = 2048 // RFC 7518 §3.3
 
-/** Loads every configured key; throws a `KeyProblem[]` (as AggregateError) listing each bad one. */
+/**
+ * Loads every configured key; throws a `KeyProblem[]` (as AggregateError) listing each bad one.
+ * For auth.keys.managed the keys are in the store: the answer is a ManagedKeyring that holds
+ * none until main.ts starts it once the store is open.
+ */
 export async function loadKeyring(config: KeysConfig | undefined, algorithm: Algorithm = 'ES256'): Promise<Keyring> {
   if (!config) return ephemeralKeyring(algorithm)
   const alg = config.algorithm as Algorithm
+  // check-config refuses HS256 with managed keys; this is the same rule where the keys are made.
+  if (config.managed && alg !== 'HS256') return new ManagedKeyring(alg, config.managed)
   const problems: KeyProblem[] = []
   const verifiers = new Map<string, Key>()
   const jwks: JWK[] = []
@@ -82,7 +100,15 @@ export async function loadKeyring(config: KeysConfig | undefined, algorithm: Alg
     problems.push(new KeyProblem(['auth', 'keys', 'signing', 0], 'the first signing key must have a private part'))
   }
   if (problems.length > 0) throw new AggregateError(problems, problems.map((p) => p.message).join('; '))
-  return Object.freeze({ algorithm: alg, signer: signer!, verifiers, jwks: Object.freeze({ keys: jwks }), ephemeral: false })
+  return Object.freeze({
+    algorithm: alg,
+    signer: signer!,
+    verifiers,
+    jwks: Object.freeze({ keys: jwks }),
+    jwksMaxAge: FILE_JWKS_MAX_AGE,
+    epoch: 0,
+    ephemeral: false,
+  })
 }
 
 /** Checks a PEM's type against the algorithm and returns its public half. */
@@ -124,7 +150,15 @@ async function ephemeralKeyring(alg: Algorithm): Promise<Keyring> {
   const kid = `ephemeral-${randomBytes(6).toString('base64url')}`
   if (alg === 'HS256') {
     const key = await importHmac(randomBytes(32))
-    return Object.freeze({ algorithm: alg, signer: { kid, key }, verifiers: new Map([[kid, key]]), jwks: { keys: [] }, ephemeral: true })
+    return Object.freeze({
+      algorithm: alg,
+      signer: { kid, key },
+      verifiers: new Map([[kid, key]]),
+      jwks: { keys: [] },
+      jwksMaxAge: FILE_JWKS_MAX_AGE,
+      epoch: 0,
+      ephemeral: true,
+    })
   }
   const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
   const jwk = await exportJWK(publicKey)
@@ -133,6 +167,8 @@ async function ephemeralKeyring(alg: Algorithm): Promise<Keyring> {
     signer: { kid, key: privateKey as Key },
     verifiers: new Map([[kid, publicKey as Key]]),
     jwks: Object.freeze({ keys: [{ ...jwk, kid, alg, use: 'sig' }] }),
+    jwksMaxAge: FILE_JWKS_MAX_AGE,
+    epoch: 0,
     ephemeral: true,
   })
 }

@@ -23,7 +23,7 @@ export interface Minted {
 export type Minter = (session: SessionRecord, now: number) => Promise<Minted>
 
 export function createMinter({ keyring, issuer, audience, ttl }: MintOptions): Minter {
-  const header = { alg: keyring.algorithm, kid: keyring.signer.kid, typ: 'JWT' }
+  const alg = keyring.algorithm
   const ttlSec = Math.floor(ttl / 1000)
   return async (session, now) => {
     const iat = Math.floor(now / 1000)
@@ -32,15 +32,17 @@ export function createMinter({ keyring, issuer, audience, ttl }: MintOptions): M
     // Registered claims are set last: a user's custom claims can never override them.
     // auth_time (OpenID Connect Core §2): when the user last signed in, which a refresh keeps.
     const authTime = Math.floor((session.authTime ?? session.createdAt) / 1000)
+    // The signer of this moment: managed keys change it while the process runs.
+    const { kid, key } = keyring.signer
     const token = await new SignJWT({ ...session.claims, roles: session.roles, sid: session.id, auth_time: authTime })
-      .setProtectedHeader(header)
+      .setProtectedHeader({ alg, kid, typ: 'JWT' })
       .setIssuer(issuer)
       .setAudience(audience)
       .setSubject(session.subject)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .setJti(randomBytes(12).toString('base64url'))
-      .sign(keyring.signer.key)
+      .sign(key)
     return { token, expiresIn: exp - iat }
   }
 }

@@ -75,7 +75,15 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   const rejected = opts.cacheSize === 0 ? null : new LRUCache<string, true>({ maxSize: REJECTED_CHARS, sizeCalculation: (_v, k) => k.length })
   const lookup = (token: string): AccessClaims | undefined => {
     const entry = cache?.get(cacheKey(token))
-    return entry !== undefined && entry.token === token ? entry.claims : undefined
+    // One number compared per hit: only once a kid stopped verifying (`keys rotate --now`) is
+    // the entry's kid looked up again, and a token by a retired key then goes the uncached
+    // way, where its unknown kid refuses it. The look-up stays out of line, so this one inlines.
+    return entry !== undefined && entry.token === token && (entry.epoch === keyring.epoch || stillVerifies(entry)) ? entry.claims : undefined
+  }
+  const stillVerifies = (entry: CacheEntry): boolean => {
+    if (!keyring.verifiers.has(entry.kid)) return false
+    entry.epoch = keyring.epoch
+    return true
   }
 
   // Keys are looked up by `kid` among the configured ones only. Key material named in the
@@ -126,6 +134,8 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     refuseUnchecked(token, nowSec, toleranceSec)
     if (rejected?.has(token)) throw new GatewayError('invalid_token', 'signature already found invalid')
     const deferred = client !== undefined && failures?.spent(client) === true
+    // Before the check: a key retired while it runs must still make the entry look again.
+    const epoch = keyring.epoch
     let held = false
     // jose calls this after the header checks (alg, crit) and right before the cryptography.
     const keyFor = async (header: JWTHeaderParameters) => {
@@ -137,8 +147,11 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       return key
     }
     let payload: JWTPayload
+    let kid: string
     try {
-      ;({ payload } = await jwtVerify(token, keyFor, { ...verifyOptions, currentDate: new Date(nowSec * 1000) }))
+      const verified = await jwtVerify(token, keyFor, { ...verifyOptions, currentDate: new Date(nowSec * 1000) })
+      payload = verified.payload
+      kid = verified.protectedHeader.kid!
       observeCheck?.(deferred, true)
     } catch (err) {
       if (err instanceof GatewayError) throw err
@@ -157,7 +170,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     const claims = checkShape(payload, maxLifetimeSec)
     // exp − iat alone would let a token dated in the future live longer than any we issue.
     if (claims.iat > nowSec + toleranceSec) throw new GatewayError('invalid_token', 'token issued in the future')
-    cache?.set(cacheKey(token), { token, claims })
+    cache?.set(cacheKey(token), { token, claims, kid, epoch })
     return claims
   }
 }
@@ -185,6 +198,9 @@ const REJECTED_CHARS = 4_000_000
 interface CacheEntry {
   readonly token: string
   readonly claims: AccessClaims
+  readonly kid: string
+  /** keyring.epoch when its kid was last known to verify. */
+  epoch: number
 }
 
 const CACHE_KEY_LENGTH = 32
