@@ -54,7 +54,13 @@ interface Run {
   stderr: string
 }
 
-const env = (jwksUrl: string, audience: string) => ({ PATH: process.env['PATH'] ?? '', JWKS_URL: jwksUrl, AUDIENCE: audience })
+// PYTHONDONTWRITEBYTECODE: importing verify.py leaves no __pycache__ in docs/examples.
+const env = (jwksUrl: string, audience: string) => ({
+  PATH: process.env['PATH'] ?? '',
+  PYTHONDONTWRITEBYTECODE: '1',
+  JWKS_URL: jwksUrl,
+  AUDIENCE: audience,
+})
 
 /** Runs a program to its end without blocking this process, which serves the JWKS it fetches. */
 function execute(program: string, args: string[], jwksUrl: string, audience: string): Promise<Run> {
