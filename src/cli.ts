@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * portcullis start | check-config | hash-password | keys generate | version   (SPEC.md "CLI")
+ * portcullis start | check-config | hash-password | keys generate | keys rotate | version   (SPEC.md "CLI")
  */
 import { realpathSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
@@ -16,6 +16,7 @@ Commands:
   check-config     validate a config file
   hash-password    read a password from stdin, print a hash for passwordHash
   keys generate    write a new signing key (PKCS#8 PEM)
+  keys rotate      managed keys: retire them all at once, a new one signs (--now)
   version          print the version (also --version, -v)
 
 Run "portcullis <command> --help" for a command's options.`,
@@ -33,11 +34,22 @@ go to stderr as "warning: FILE:LINE:COLUMN path: message"; they do not change th
 Reads one password line from stdin and prints an argon2id hash (last line of stdout)
 for auth.identity[].users[].passwordHash. Example: echo 'secret' | portcullis hash-password`,
   keys: `Usage: portcullis keys generate [--alg ES256|EdDSA|RS256] [--kid KID] [--out DIR] [--if-missing]
+       portcullis keys rotate --now [--config FILE]
+
+Run "portcullis keys generate --help" or "portcullis keys rotate --help" for what each does.`,
+  'keys generate': `Usage: portcullis keys generate [--alg ES256|EdDSA|RS256] [--kid KID] [--out DIR] [--if-missing]
 
 Writes DIR/KID.pem (PKCS#8 PEM private key, mode 0600) and prints its path.
 Defaults: --alg ES256, --kid today's date, --out ./keys.
 An existing key is never overwritten: that is an error, or with --if-missing (for container
 init steps) it is left as it is and its path printed.`,
+  'keys rotate': `Usage: portcullis keys rotate --now [--config FILE]
+
+For auth.keys.managed on a Redis store, after a suspected key compromise: retires every
+managed key in the store at once (out of the JWKS; no instance verifies with them any more)
+and makes a new one sign from now. Running instances learn of it within milliseconds. Every
+access token signed before is refused (401 invalid_token) and every client refreshes;
+sessions survive. Prints the retired kids and the new one. FILE as for start.`,
 }
 
 function configPath(flag: string | undefined): string {
@@ -89,7 +101,17 @@ export async function main(argv: string[]): Promise<number> {
       }
       case 'keys': {
         const [sub, ...args] = rest
-        if (sub !== 'generate' || wantsHelp) return help('keys', sub === 'generate' || wantsHelp ? 0 : 2)
+        if (sub === 'rotate' && wantsHelp) return help('keys rotate')
+        if (sub === 'rotate') {
+          const { values } = parseArgs({ args, options: { now: { type: 'boolean', default: false }, config: { type: 'string', short: 'c' } } })
+          // Only the emergency rotation exists: the schedule rotates on its own.
+          if (!values.now) return help('keys', 2)
+          const [{ loadGatewayConfig }, { runKeysRotate }] = await Promise.all([import('./config/gateway.js'), import('./cli/keys-rotate.js')])
+          process.stdout.write(await runKeysRotate(await loadGatewayConfig(configPath(values.config), process.env)))
+          return 0
+        }
+        if (sub === 'generate' && wantsHelp) return help('keys generate')
+        if (sub !== 'generate') return help('keys', wantsHelp ? 0 : 2)
         const { values } = parseArgs({
           args,
           options: {
