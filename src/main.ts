@@ -103,7 +103,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
   const eviction = config.store.type === 'memory' ? null : checkEvictionPolicy(config.store, logger, (p) => metrics.evictionPolicies(p))
   const revocations = new RevocationSet()
-  const sync = new RevocationSync(store, revocations, { resyncInterval: config.revocation.resyncInterval, now, log: logger })
+  const sync = new RevocationSync(store, revocations, {
+    resyncInterval: config.revocation.resyncInterval,
+    now,
+    log: logger,
+    observePropagation: (seconds) => metrics.revocationPropagated(seconds),
+  })
   await sync.start()
   // Like the metrics, one per process: a reload re-points the webhook and keeps its queue.
   const events = new SecurityEvents({ logger, now, webhook: config.events.webhook, counters: metrics, delivery: opts.eventDelivery })

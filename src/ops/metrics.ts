@@ -102,6 +102,7 @@ export class GatewayMetrics implements WebhookCounters {
   #routes = new Map<string, RouteSeries>()
   #requests: CounterFamily
   #requestSeconds: HistogramFamily
+  #propagation!: HistogramSeries
   #upstreamSeconds: HistogramFamily
   #upstreamErrors: CounterFamily
   #auth: Record<string, CounterSeries>
@@ -201,7 +202,16 @@ export class GatewayMetrics implements WebhookCounters {
       registers: [registry],
       aggregator: 'max',
     })
+    this.#propagation = histogram(
+      'portcullis_revocation_propagation_seconds',
+      "Time from the store's publish of a revocation to this instance's revoked set (Redis stores; by Redis's clock against this host's).",
+    ).series({})
     this.#scrapeTimeGauges([registry])
+  }
+
+  /** A revocation message from the store's feed, this many seconds after Redis published it. */
+  revocationPropagated(seconds: number): void {
+    this.#propagation.observe(seconds)
   }
 
   /** Sets what the scrape-time gauges read. */

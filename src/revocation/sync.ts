@@ -23,6 +23,12 @@ export interface RevocationSyncOptions {
   retryDelay?: number
   now: () => number
   log: Logger
+  /**
+   * Told, per message from the store's feed, how long it took from Redis's publish to this
+   * instance's set (seconds, by the wall clock against Redis's: clock skew between the hosts
+   * shows here too, and a negative reading is counted as 0).
+   */
+  observePropagation?: (seconds: number) => void
 }
 
 export class RevocationSync {
@@ -58,6 +64,7 @@ export class RevocationSync {
     this.#unsubscribe = this.#store.subscribe({
       onEvent: (event: RevocationEvent) => this.#set.apply(event),
       onGap: () => void this.resync(),
+      ...(this.#opts.observePropagation ? { onPublished: (at: number) => this.#opts.observePropagation!(Math.max(0, Date.now() - at) / 1000) } : {}),
     })
     this.#timer = setInterval(() => {
       this.#set.prune(this.#opts.now())

@@ -21,6 +21,8 @@ const MAX_MESSAGE = 1 << 20
 
 export interface RevocationMessage {
   seq: number
+  /** When Redis published it (its clock, ms); absent from older publishers. */
+  at?: number
   events: RevocationEvent[]
 }
 
@@ -34,7 +36,7 @@ export function parseRevocationMessage(message: string): RevocationMessage | nul
     return null
   }
   if (typeof parsed !== 'object' || parsed === null) return null
-  const { seq, events } = parsed as { seq?: unknown; events?: unknown }
+  const { seq, at, events } = parsed as { seq?: unknown; at?: unknown; events?: unknown }
   if (!Number.isSafeInteger(seq) || !Array.isArray(events)) return null
   const valid: RevocationEvent[] = []
   const time = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v)
@@ -47,7 +49,7 @@ export function parseRevocationMessage(message: string): RevocationMessage | nul
       valid.push({ type: 'user', subject: e.subject, notBefore: e.notBefore, forgetAfter: e.forgetAfter })
     }
   }
-  return { seq: seq as number, events: valid }
+  return { seq: seq as number, ...(time(at) ? { at } : {}), events: valid }
 }
 
 export function createRevocationFeed(channel: string, makeSubscriber: () => Redis | Cluster, onError: (err: unknown) => void): RevocationFeed {
@@ -89,6 +91,8 @@ export function createRevocationFeed(channel: string, makeSubscriber: () => Redi
     const parsed = parseRevocationMessage(message)
     if (!parsed) return
     deliver(parsed.events)
+    const at = parsed.at
+    if (at !== undefined) for (const l of listeners) if (l.onPublished) safely(() => l.onPublished!(at))
     const expected = lastSeq === null ? parsed.seq : lastSeq + 1
     lastSeq = parsed.seq
     if (parsed.seq !== expected) gap()

@@ -230,8 +230,9 @@ end
 /**
  * KEYS: revoked sessions, user marks (forgetAfter), user marks (notBefore), sequence.
  * ARGV: now, forgetAfter, channel, events JSON, '1' if a user mark follows, subject,
- * notBefore, sids... Publishes {"seq":n,"events":...}: a listener that sees a number skipped
- * knows it missed a message (pub/sub is at-most-once) and resyncs.
+ * notBefore, sids... Publishes {"seq":n,"at":ms,"events":...}: a listener that sees a number
+ * skipped knows it missed a message (pub/sub is at-most-once) and resyncs; `at` is Redis's own
+ * clock at the publish, from which every instance measures how long the message took to arrive.
  */
 export const REVOKE =
   PRUNE +
@@ -250,7 +251,8 @@ for k = 1, 4 do
   local ttl = redis.call('PTTL', KEYS[k])
   if ttl ~= -2 and ttl < fa - now then redis.call('PEXPIRE', KEYS[k], string.format('%.0f', fa - now)) end
 end
-redis.call('PUBLISH', ARGV[3], '{"seq":' .. seq .. ',"events":' .. ARGV[4] .. '}')
+local t = redis.call('TIME')
+redis.call('PUBLISH', ARGV[3], '{"seq":' .. seq .. ',"at":' .. (t[1] * 1000 + math.floor(t[2] / 1000)) .. ',"events":' .. ARGV[4] .. '}')
 return seq
 `
 

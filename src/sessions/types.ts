@@ -111,6 +111,8 @@ export interface RevocationListener {
   onEvent(event: RevocationEvent): void
   /** The feed may have missed events (reconnect): the listener must resync from a snapshot. */
   onGap(): void
+  /** After a message's events were delivered: when the store published it (its clock, ms). */
+  onPublished?(publishedAt: number): void
 }
 
 export interface StoreOptions {

@@ -121,6 +121,23 @@ t.test('it works the other way round too: logout on B refuses the token on A', a
   await propagates(t, 'logout (B to A)', [s], async () => (await logout(b.url, s.accessToken)).status, a)
 })
 
+t.test('each instance measures how long revocations took to reach it (portcullis_revocation_propagation_seconds)', async (t) => {
+  const histogram = async (on: Instance) => {
+    const text = (await send(on.url, '/metrics')).body
+    const count = Number(/^portcullis_revocation_propagation_seconds_count (\d+)$/m.exec(text)?.[1] ?? Number.NaN)
+    const sum = Number(/^portcullis_revocation_propagation_seconds_sum (\S+)$/m.exec(text)?.[1] ?? Number.NaN)
+    const under = Number(/^portcullis_revocation_propagation_seconds_bucket\{le="1"\} (\d+)$/m.exec(text)?.[1] ?? Number.NaN)
+    return { count, sum, under }
+  }
+  const before = await histogram(b)
+  const s = await login(a.url)
+  await propagates(t, 'logout (measured)', [s], async () => (await logout(a.url, s.accessToken)).status)
+  const after = await histogram(b)
+  t.ok(after.count > before.count, `B counted the message (${before.count} → ${after.count})`)
+  t.ok(after.under - before.under === after.count - before.count, 'each within a second of its publish')
+  t.ok(after.sum >= before.sum, 'no negative time')
+})
+
 t.teardown(() => {
   // Recorded in the test output (see docs/fleet.md for the benchmark's figures).
   console.log(
