@@ -67,10 +67,11 @@ export interface ClientSocket {
   readonly open: boolean
 }
 
-/** Opens a WebSocket through the gateway with a bearer token; rejects with the refusal's status. */
-export function openSocket(gatewayUrl: string, path: string, token: string): Promise<ClientSocket> {
+/** Opens a WebSocket through the gateway with a bearer token (or these headers); rejects when refused. */
+export function openSocket(gatewayUrl: string, path: string, credentials: string | Record<string, string>): Promise<ClientSocket> {
+  const headers = typeof credentials === 'string' ? { authorization: `Bearer ${credentials}` } : credentials
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(gatewayUrl.replace(/^http/, 'ws') + path, { headers: { authorization: `Bearer ${token}` } })
+    const ws = new WebSocket(gatewayUrl.replace(/^http/, 'ws') + path, { headers })
     const closed = new Promise<Closed>((done) => ws.once('close', (code, reason) => done({ code, reason: reason.toString(), at: performance.now() })))
     ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)))
     ws.once('error', reject)
