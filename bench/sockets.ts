@@ -4,15 +4,17 @@
  *
  * Real processes on loopback: an upstream with a WebSocket echo (bench/ws-upstream.mjs) and two
  * identical gateways (built dist/, `portcullis start`, memory store, cached revocation), each
- * with a protected HTTP route and a WebSocket route. Each round, one gateway holds SOCKETS open
- * sockets and the other none, and both are loaded at the same time with half the connections
- * each: whatever else slows this shared machine down slows both alike. The sockets move to the
- * other gateway every round, so a difference between the two processes cancels out. The
- * sockets come from real sign-ins (SESSIONS of them), so each is watched as in production.
- * Reported: the medians over rounds of the ratios (with sockets / without) of requests per
- * second and of gateway CPU time per request.
+ * with a protected HTTP route and two WebSocket routes. Each round, one gateway holds SOCKETS
+ * open sockets and the other none, and both are loaded at the same time with half the
+ * connections each: whatever else slows this shared machine down slows both alike. The sockets
+ * move to the other gateway every other round, so a difference between the two processes
+ * cancels out. Rounds alternate between watched sockets (a protected route, tokens from real
+ * sign-ins: src/proxy/live-sockets.ts indexes them as in production) and unwatched ones (a
+ * route with auth: none, which nothing indexes): the second is what holding a thousand proxied
+ * sockets costs whatever watches them. Reported: the medians over rounds of the ratios (with
+ * sockets / without) of requests per second and of gateway CPU time per request.
  *
- * Environment: BENCH_ROUNDS (6), BENCH_SECONDS (5), BENCH_CONNECTIONS (50, both gateways
+ * Environment: BENCH_ROUNDS (6 of each kind), BENCH_SECONDS (5), BENCH_CONNECTIONS (50, both gateways
  * together), BENCH_SOCKETS (1000), BENCH_NO_BUILD=1.
  */
 import { execFileSync } from 'node:child_process'
@@ -71,6 +73,7 @@ rateLimits: { login: { perClient: { max: 1000000, window: 1m } } }
 routes:
   - { name: api, prefix: /api, upstream: "${upstream.url}" }
   - { name: live, prefix: /live, upstream: "${upstream.url}", websocket: true }
+  - { name: open, prefix: /open, upstream: "${upstream.url}", websocket: true, auth: none }
 `,
   )
   const gateways: Gateway[] = []
@@ -87,31 +90,42 @@ routes:
     return { ...result, cpuUs: (cpu * 1000) / (result.rps * seconds) }
   }
 
-  console.log(`${machineFacts()}\nLoad: ${loadGenerator()}, ${CONNECTIONS / 2} connections to each gateway, ${SECONDS} s a run, ${ROUNDS} rounds.`)
+  console.log(
+    `${machineFacts()}\nLoad: ${loadGenerator()}, ${CONNECTIONS / 2} connections to each gateway, ${SECONDS} s a run, ${ROUNDS} rounds of each kind.`,
+  )
   await Promise.all(gateways.map((gw) => load(gw, 1))) // warm-up
-  const rpsRatios: number[] = []
-  const cpuRatios: number[] = []
+  const ratios = { watched: { rps: [] as number[], cpu: [] as number[] }, unwatched: { rps: [] as number[], cpu: [] as number[] } }
   const rss: number[] = []
-  for (let round = 0; round < ROUNDS; round++) {
-    const holder = gateways[round % 2]!
-    const other = gateways[(round + 1) % 2]!
+  for (let round = 0; round < 2 * ROUNDS; round++) {
+    // The kind changes every round, the gateway holding the sockets every other round.
+    const kind = round % 2 === 0 ? 'watched' : 'unwatched'
+    const holder = gateways[Math.floor(round / 2) % 2]!
+    const other = gateways[(Math.floor(round / 2) + 1) % 2]!
     const rssBefore = residentBytes(holder.pid)
-    const sockets = await openSockets(holder.url, holder.tokens, SOCKETS)
+    const sockets = await openSockets(holder.url, kind === 'watched' ? '/live/x' : '/open/x', holder.tokens, SOCKETS)
     rss.push(residentBytes(holder.pid) - rssBefore)
+    // Unmeasured: the garbage of a thousand handshakes is collected before the measured run.
+    await Promise.all([load(holder, 1), load(other, 1)])
     const [withSockets, without] = await Promise.all([load(holder, SECONDS), load(other, SECONDS)])
     if (!(await Promise.all(sockets.map(echoes))).every(Boolean)) throw new Error('a socket stopped relaying during the run')
     await closeAll(sockets)
-    rpsRatios.push(withSockets.rps / without.rps)
-    cpuRatios.push(withSockets.cpuUs / without.cpuUs)
+    ratios[kind].rps.push(withSockets.rps / without.rps)
+    ratios[kind].cpu.push(withSockets.cpuUs / without.cpuUs)
     console.log(
-      `round ${round + 1} (sockets on gateway ${(round % 2) + 1}): ${whole(withSockets.rps)} req/s and ${fixed(withSockets.cpuUs, 1)} µs CPU a request with ${SOCKETS} sockets, ${whole(without.rps)} and ${fixed(without.cpuUs, 1)} without`,
+      `round ${round + 1}, ${kind}, on gateway ${holder === gateways[0] ? 1 : 2}: ${whole(withSockets.rps)} req/s and ${fixed(withSockets.cpuUs, 1)} µs CPU a request with the sockets, ${whole(without.rps)} and ${fixed(without.cpuUs, 1)} without`,
     )
   }
+  const line = (kind: 'watched' | 'unwatched') =>
+    `| ${SOCKETS} ${kind === 'watched' ? 'watched (protected route)' : 'unwatched (auth: none)'} | ${fixed(median(ratios[kind].rps), 3)} (${ratios[kind].rps.map((r) => fixed(r, 2)).join(', ')}) | ${fixed(median(ratios[kind].cpu), 3)} (${ratios[kind].cpu.map((r) => fixed(r, 2)).join(', ')}) |`
   console.log(`
-With ${SOCKETS} idle sockets open, as a ratio of the gateway without them loaded at the same time (median over ${ROUNDS} rounds):
-requests/s ${fixed(median(rpsRatios), 3)} (rounds: ${rpsRatios.map((r) => fixed(r, 3)).join(', ')});
-CPU per request ${fixed(median(cpuRatios), 3)} (rounds: ${cpuRatios.map((r) => fixed(r, 3)).join(', ')}).
-Gateway RSS grew by a median ${mib(median(rss))} MiB when the ${SOCKETS} sockets opened (${whole(median(rss) / SOCKETS)} bytes each).`)
+Idle sockets open on a gateway, as a ratio of the gateway without them loaded at the same time (median over ${ROUNDS} rounds, each round in brackets):
+
+| sockets | requests/s | CPU per request |
+| --- | --- | --- |
+${line('watched')}
+${line('unwatched')}
+
+Gateway RSS grew by a median ${mib(median(rss))} MiB when the ${SOCKETS} sockets opened (${whole(median(rss) / SOCKETS)} bytes each, both ends).`)
   process.exit(0)
 }
 
@@ -131,12 +145,12 @@ async function signIn(base: string, count: number): Promise<string[]> {
 }
 
 /** Opens `count` sockets spread over the sessions, each checked to relay. */
-async function openSockets(base: string, tokens: string[], count: number): Promise<WebSocket[]> {
+async function openSockets(base: string, path: string, tokens: string[], count: number): Promise<WebSocket[]> {
   const sockets: WebSocket[] = []
   // In batches: a thousand handshakes at once would be a benchmark of their own.
   for (let i = 0; i < count; i += 100) {
     const batch = Array.from({ length: Math.min(100, count - i) }, (_, j) =>
-      open(`${base.replace('http', 'ws')}/live/x`, tokens[(i + j) % tokens.length]!),
+      open(`${base.replace('http', 'ws')}${path}`, tokens[(i + j) % tokens.length]!),
     )
     sockets.push(...(await Promise.all(batch)))
   }
