@@ -27,7 +27,8 @@ import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
 import { identityHeaderStripper } from './proxy/headers.js'
 import { normalizeTarget, RouteTable } from './proxy/normalize.js'
 import { LiveSockets } from './proxy/live-sockets.js'
-import { proxyRoutes } from './proxy/routes.js'
+import { proxyRoutes, type ProxyContext } from './proxy/routes.js'
+import { verifyEndpoint } from './proxy/verify-endpoint.js'
 import { revocationCheck } from './revocation/check.js'
 import type { RevocationSet } from './revocation/set.js'
 import type { SessionStore } from './sessions/types.js'
@@ -178,7 +179,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     liveSockets.stop()
     done()
   })
-  await proxyRoutes(app, config.routes, {
+  const proxy: ProxyContext = {
     authenticator,
     trustProxy: server.trustProxy,
     bodyLimit: server.bodyLimit,
@@ -202,7 +203,11 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       metrics.request(request.routeName, request.method, status, reply.elapsedTime)
       accessLog?.record(request, reply, by)
     },
-  })
+  }
+  await proxyRoutes(app, config.routes, proxy)
+  // Forward-auth: an edge proxy asks what a proxied request would have been answered.
+  // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits an async plugin (FastifyPluginAsync); the rule reads only the callback overload
+  await app.register(verifyEndpoint, { prefix: auth.basePath, routes: config.routes, routeTable, guards: proxy })
   await app.ready()
   return app
 }

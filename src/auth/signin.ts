@@ -40,11 +40,11 @@ export function signInPath(basePath: string): string {
 }
 
 /**
- * For the proxy's auth hook: answers `error` with a redirect to the sign-in page when the
- * request is a browser navigation that signing in can fix; returns null to let the error be
- * rendered as usual.
+ * Where a browser navigation goes to sign in when `error` refused it and signing in can fix
+ * that (`{basePath}/signin`, with the page asked for and a route's maxAuthAge), or null when
+ * the error must be rendered as usual. Forward-auth sends it to the edge with its 401.
  */
-export function redirectToSignIn(request: FastifyRequest, reply: FastifyReply, error: unknown, basePath: string): FastifyReply | null {
+export function signInLocation(request: FastifyRequest, error: unknown, basePath: string): string | null {
   if (!(error instanceof GatewayError) || !SIGN_IN_CODES.has(error.code) || !isBrowserNavigation(request)) return null
   const back = safeReturnPath(request.url)
   const query = new URLSearchParams()
@@ -53,7 +53,17 @@ export function redirectToSignIn(request: FastifyRequest, reply: FastifyReply, e
   // but have the user sign in again, and tell a provider to ask too.
   const maxAge = error.code === 'reauthentication_required' ? /max_age=(\d+)/.exec(error.headers?.['www-authenticate'] ?? '')?.[1] : undefined
   if (maxAge !== undefined) query.set('max_age', maxAge)
-  const location = query.size === 0 ? signInPath(basePath) : `${signInPath(basePath)}?${query}`
+  return query.size === 0 ? signInPath(basePath) : `${signInPath(basePath)}?${query}`
+}
+
+/**
+ * For the proxy's auth hook: answers `error` with a redirect to the sign-in page when the
+ * request is a browser navigation that signing in can fix; returns null to let the error be
+ * rendered as usual.
+ */
+export function redirectToSignIn(request: FastifyRequest, reply: FastifyReply, error: unknown, basePath: string): FastifyReply | null {
+  const location = signInLocation(request, error, basePath)
+  if (location === null) return null
   // The answer depends on the cookies: no cache may keep this redirect for after sign-in.
   reply.header('cache-control', 'no-store')
   reply.header('vary', 'Accept, Sec-Fetch-Mode, Cookie')

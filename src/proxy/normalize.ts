@@ -49,7 +49,11 @@ function withoutParameters(segments: readonly string[]): string {
   return out
 }
 
-function longestMatch(prefixes: readonly string[], path: string): number {
+/**
+ * The index of the longest of `prefixes` (no trailing `/`; the root is '') that `path` lies under,
+ * on a segment boundary, or -1. Forward-auth chooses a route with it too.
+ */
+export function longestMatch(prefixes: readonly string[], path: string): number {
   let best = -1
   for (let i = 0; i < prefixes.length; i++) {
     const p = prefixes[i]!

@@ -8,11 +8,9 @@ import httpProxy from '@fastify/http-proxy'
 import type { FastifyInstance, FastifyPluginCallback, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Readable } from 'node:stream'
-import { authenticate, authenticateCached, type Authenticator } from '../auth/authenticate.js'
+import type { Authenticator } from '../auth/authenticate.js'
 import { redirectToSignIn } from '../auth/signin.js'
-import { createAssertionSigner } from '../auth/assertion.js'
 import type { Keyring } from '../auth/keys.js'
-import type { AccessClaims } from '../auth/verify.js'
 import type { AuthConfig, RouteConfig } from '../config/schema.js'
 import { GatewayError } from '../errors.js'
 import type { GatewayMetrics } from '../ops/metrics.js'
@@ -20,8 +18,9 @@ import type { Limiters } from '../ops/rate-limit.js'
 import { bodyLimitHook } from './body-limit.js'
 import { UpstreamPool } from './forward.js'
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js'
-import { headerValuesFor, routeMapping, type HeaderValues } from './identity-headers.js'
+import type { HeaderValues } from './identity-headers.js'
 import type { LiveSockets } from './live-sockets.js'
+import { routeGuard } from './route-guard.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -67,31 +66,10 @@ export async function proxyRoutes(app: FastifyInstance, routes: readonly RouteCo
 
 async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: ProxyContext): Promise<void> {
   const { trustProxy } = ctx
-  const authenticator = route.revocation === undefined ? ctx.authenticator : ctx.authenticatorFor(route.revocation)
-  const fresh = route.maxAuthAge === undefined ? null : freshness(route.maxAuthAge, ctx.now)
-  const required = route.auth === 'required'
-  const limiter = ctx.limiters.route(route)
+  const guard = routeGuard(route, ctx)
+  const limiter = guard.limiter
   const upstreamSeries = ctx.metrics.upstream(route.name)
-  const signInPage = required ? (ctx.signInPage ?? null) : null
   const upstream = new URL(route.upstream)
-  const mapping = routeMapping(ctx.auth.identityHeaders, route.identityHeaders)
-  const headersOf = mapping.length > 0 ? headerValuesFor(mapping) : null
-  const assertion =
-    route.identityAssertion === false
-      ? null
-      : createAssertionSigner({
-          keyring: ctx.keyring,
-          issuer: ctx.auth.issuer,
-          audience: route.identityAssertion === true ? upstream.origin : route.identityAssertion.audience,
-          ttl: ctx.auth.assertion.ttl,
-          now: ctx.now,
-        })
-  // What an authenticated request carries upstream beyond x-user-*: computed here, before the
-  // body is read, so that a claim a header cannot carry refuses the request (401) up front.
-  const identify = async (request: FastifyRequest, claims: AccessClaims) => {
-    if (headersOf) request.identityHeaders = headersOf(claims)
-    if (assertion) request.assertion = await assertion.sign(claims)
-  }
   const checkRequest = async (request: FastifyRequest, reply: FastifyReply): Promise<unknown> => {
     // Before authentication: a flood is turned away without paying for signature checks.
     if (limiter) await limiter.consume(request.ip)
@@ -100,14 +78,11 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
     if (!route.websocket && request.headers.upgrade?.toLowerCase() === 'websocket') {
       throw new GatewayError('invalid_request', 'this route does not accept WebSocket upgrades')
     }
-    if (route.auth === 'none') return
     try {
-      request.auth = await authenticate(request, authenticator, required, route.roles)
-      if (request.auth && fresh) fresh(request.auth.claims)
-      if (request.auth && (headersOf || assertion)) await identify(request, request.auth.claims)
+      await guard.check(request)
     } catch (err) {
       // A person at an address bar is better served by the sign-in page than by a 401 body.
-      const redirected = signInPage !== null && redirectToSignIn(request, reply, err, signInPage)
+      const redirected = guard.signInPage !== null && redirectToSignIn(request, reply, err, guard.signInPage)
       if (redirected) return redirected
       throw err
     }
@@ -117,24 +92,15 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
   scope.addHook('onRequest', (request, reply, done) => {
     request.routeName = route.name
     if (!limiter && request.headers.upgrade === undefined) {
-      if (route.auth === 'none') return done()
-      // A route with maxAuthAge takes the async path, where a stale sign-in can still become a
-      // redirect to the sign-in page.
-      const known = fresh ? undefined : authenticateCached(request, authenticator, route.roles)
-      if (known) {
-        request.auth = known
-        if (!headersOf && !assertion) return done()
-        const signed = assertion?.cached(known.claims)
-        if (assertion === null || signed !== undefined) {
-          try {
-            if (headersOf) request.identityHeaders = headersOf(known.claims)
-          } catch (err) {
-            return done(err as Error)
-          }
-          request.assertion = signed ?? null
-          return done()
-        }
-        identify(request, known.claims).then(() => done(), done)
+      let ready: Promise<void> | null | undefined
+      try {
+        ready = guard.cached(request)
+      } catch (err) {
+        return done(err as Error)
+      }
+      if (ready === null) return done()
+      if (ready !== undefined) {
+        ready.then(() => done(), done)
         return
       }
     }
@@ -221,22 +187,6 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
       },
     },
   })
-}
-
-/**
- * routes[].maxAuthAge: the session's last sign-in (`auth_time`) must be at most `maxAge` ms
- * old. A refresh keeps auth_time, so only signing in again helps: 401
- * reauthentication_required with RFC 9470's challenge, naming the age wanted in seconds.
- */
-function freshness(maxAge: number, now: () => number): (claims: AccessClaims) => void {
-  const seconds = Math.ceil(maxAge / 1000)
-  const challenge = `Bearer error="insufficient_user_authentication", error_description="A more recent sign-in is required", max_age=${seconds}`
-  return (claims) => {
-    const authTime = claims['auth_time']
-    // A token from before access tokens carried auth_time cannot show a recent sign-in.
-    if (typeof authTime === 'number' && now() - authTime * 1000 <= maxAge) return
-    throw new GatewayError('reauthentication_required', undefined, { headers: { 'www-authenticate': challenge } })
-  }
 }
 
 /** The body stream (after the preParsing body limit) becomes `request.body` untouched. */
