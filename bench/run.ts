@@ -243,6 +243,28 @@ async function main(): Promise<void> {
       serve: () => gateway('ES256'),
       tokens: () => mintTokens('ES256', keys.get('ES256')!, 40_000),
     },
+    {
+      name: 'es256-untraced',
+      description: 'gateway, protected, ES256, OpenTelemetry off (baseline of the next row)',
+      path: '/api/x',
+      serve: () => gateway('ES256'),
+      headers: () => bearer('ES256'),
+      baseline: 'es256-untraced',
+    },
+    {
+      name: 'es256-traced',
+      description: 'gateway, protected, ES256, OpenTelemetry on: every request a new sampled trace, exported over OTLP/HTTP to a local sink',
+      path: '/api/x',
+      serve: async () => {
+        const sink = await startProcess('node', [join(root, 'bench/otlp-sink.mjs')], children)
+        const file = join(dir, 'gateway-traced.yaml')
+        writeFileSync(file, gatewayConfig('ES256', keys.get('ES256')!, dir, upstream.url))
+        const start = [...NODE_FLAGS, join(root, 'dist/cli.js'), 'start', '--config', file]
+        return startProcess('node', start, children, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url })
+      },
+      headers: () => bearer('ES256'),
+      baseline: 'es256-untraced',
+    },
   ]
   const wanted = (c: CaseSpec) => !ONLY || c.name === 'bare' || ONLY.includes(c.name)
   // A chosen case brings its own baseline along.

@@ -24,6 +24,7 @@ import { GatewayMetrics } from './ops/metrics.js'
 import { metricsRoutes } from './ops/metrics-route.js'
 import { createLimiters, type RateLimitStore } from './ops/rate-limit.js'
 import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
+import { untraced, type Traces } from './ops/tracing/request-trace.js'
 import { identityHeaderStripper } from './proxy/headers.js'
 import { normalizeTarget, RouteTable } from './proxy/normalize.js'
 import { LiveSockets } from './proxy/live-sockets.js'
@@ -58,6 +59,8 @@ export interface GatewayDeps {
   metrics?: GatewayMetrics
   /** Where rate-limit hits are counted (main.ts: Redis with a Redis store); memory by default. */
   rateLimitStore?: RateLimitStore
+  /** OpenTelemetry spans (main.ts, when an OTLP endpoint is set); W3C trace context is passed on either way. */
+  tracing?: Traces
   /** The process's security events (main.ts, with events.webhook); without it they go to the log only. */
   events?: SecurityEvents
 }
@@ -66,11 +69,12 @@ const kBadTarget = Symbol('portcullis.badTarget')
 
 export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
+  const traces = deps.tracing ?? untraced
   const { server, auth } = config
   const metrics = deps.metrics ?? new GatewayMetrics()
   if (!deps.metrics) metrics.watch({ store: deps.store, revocations: deps.revocations })
   const events = deps.events ?? new SecurityEvents({ logger: deps.logger, now })
-  const store = instrumentStore(deps.store, metrics, events)
+  const store = traces.store(instrumentStore(deps.store, metrics, events))
   const limiters = createLimiters(config, deps.rateLimitStore ?? createMemoryRateLimitStore(now), { metrics, log: deps.logger, now, events })
   // Every prefix a path can be routed by, so that no path parameter moves a request to another.
   const routeTable = new RouteTable([...config.routes.map((r) => r.prefix), auth.basePath, ...RESERVED_PATHS])
@@ -102,6 +106,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
 
   app.decorateRequest('auth', null)
   app.decorateRequest('routeName', '')
+  app.decorateRequest('trace', null)
   app.setErrorHandler(errorHandler)
   app.setNotFoundHandler(notFoundHandler)
 
@@ -113,6 +118,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   ])
   // Hooks on every request are callback-style: an async hook costs a promise per request.
   app.addHook('onRequest', (request, reply, done) => {
+    request.trace = traces.begin(request, reply)
     reply.header('x-request-id', request.id)
     // On every route and every error path: a client never speaks for the gateway.
     stripIdentity(request.headers)
@@ -121,6 +127,7 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     }
     done()
   })
+  traces.attach(app)
   const accessLog = server.accessLog ? accessLogFor(deps.logger) : null
   if (accessLog) {
     app.addHook('onResponse', (request, reply, done) => {

@@ -24,6 +24,7 @@ import { GatewayMetrics } from './ops/metrics.js'
 import { createMemoryRateLimitStore } from './ops/rate-limit-memory.js'
 import { connectRedisRateLimitStore } from './ops/rate-limit-redis.js'
 import { restartOnlyChanges, withRunningSettings } from './ops/restart-only.js'
+import { startTracing } from './ops/tracing/otel.js'
 import { RevocationSet } from './revocation/set.js'
 import { RevocationSync } from './revocation/sync.js'
 import { GenerationServer } from './server.js'
@@ -146,6 +147,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     logger,
   )
   gen.server.on('clientError', (err: NodeJS.ErrnoException) => metrics.clientError(err.code))
+  // OpenTelemetry, when the environment names an OTLP endpoint: one exporter for every generation.
+  const tracing = startTracing(env, logger)
   const build = (cfg: GatewayConfig, ring: Keyring) =>
     gen.prepare((serverFactory) =>
       buildGateway(cfg, {
@@ -160,6 +163,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         metrics,
         rateLimitStore,
         events,
+        tracing,
       }),
     )
   await gen.activate(await build(config, keyring), config.server.shutdownTimeout)
@@ -191,6 +195,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       stopAnswering()
       if (isManaged(keyring)) keyring.stop()
       await Promise.allSettled([
+        tracing?.shutdown(),
         events.close(),
         store.close(),
         keyset?.close(),
@@ -280,6 +285,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       await closed
       // Requests have drained: no event comes after this flush (bounded like the drain).
       await events.close(Math.min(config.events.webhook?.timeout ?? 0, config.server.shutdownTimeout))
+      // The last spans go out too, bounded like the drain (a collector that does not answer must not hold the exit).
+      await tracing?.shutdown(config.server.shutdownTimeout)
       sync.stop()
       stopAnswering()
       if (isManaged(keyring)) keyring.stop()

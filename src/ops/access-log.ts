@@ -64,8 +64,10 @@ export class AccessLog {
     const ms = Math.round(reply.elapsedTime * 10) / 10
     const status = cutShort === undefined ? reply.statusCode : cutShortStatus(reply)
     const cut = cutShort === undefined ? '' : `,"cutShort":"${cutShort}"`
+    // Lowercase hex (src/ops/tracing): no escaping needed. Named as OpenTelemetry's log records name it.
+    const trace = request.trace ? `,"trace_id":"${request.trace.traceId}"` : ''
     this.#batch +=
-      `${this.#head}${isoTime()}${this.#bindings},"reqId":${JSON.stringify(request.id)}` +
+      `${this.#head}${isoTime()}${this.#bindings},"reqId":${JSON.stringify(request.id)}${trace}` +
       `,"req":{"method":${JSON.stringify(request.method)},"url":${JSON.stringify(maskQuerySecrets(request.url))}` +
       `${request.ip === undefined ? '' : `,"remoteAddress":${JSON.stringify(request.ip)}`}}${route},"status":${status}${cut},"ms":${ms},"msg":"request"}\n`
     if (this.#batch.length >= BATCH_LIMIT) return this.flush()

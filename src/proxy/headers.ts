@@ -61,6 +61,12 @@ export interface ForwardFacts {
   protocol: string
   host: string | undefined
   requestId: string
+  /**
+   * W3C trace context for the upstream (src/ops/tracing/request-trace.ts): the client's own
+   * traceparent and tracestate never travel as sent; these take their place.
+   */
+  traceparent?: string
+  tracestate?: string | undefined
 }
 
 /**
@@ -95,6 +101,8 @@ export function upstreamRequestHeaders(client: IncomingHttpHeaders | Record<stri
   if (f.host !== undefined && headers['x-forwarded-host'] === undefined) headers['x-forwarded-host'] = f.host
   headers['x-forwarded-proto'] = f.protocol
   headers['x-request-id'] = f.requestId
+  if (f.traceparent !== undefined) headers['traceparent'] = f.traceparent
+  if (f.tracestate !== undefined) headers['tracestate'] = f.tracestate
   return headers
 }
 
@@ -107,8 +115,8 @@ const HOP_BY_HOP = ['connection', 'keep-alive', 'proxy-connection', 'transfer-en
 /**
  * What a client sends that never goes upstream, indexed by forwardAuthorization + 2 × trustProxy:
  * the hop-by-hop fields, its fields meant for the gateway itself (proxy credentials, an
- * expectation of a 100), its bearer token unless the route forwards it, and `Forwarded` and
- * `X-Forwarded-Host` unless a trusted proxy wrote them.
+ * expectation of a 100), its bearer token unless the route forwards it, `Forwarded` and
+ * `X-Forwarded-Host` unless a trusted proxy wrote them, and its trace context (sent anew).
  */
 const CLIENT_DROPS = [false, true].flatMap((trustProxy) =>
   [false, true].map(
@@ -121,6 +129,9 @@ const CLIENT_DROPS = [false, true].flatMap((trustProxy) =>
         'cookie',
         ...(forwardAuthorization ? [] : ['authorization']),
         ...(trustProxy ? [] : ['forwarded', 'x-forwarded-host']),
+        // Replaced by the gateway's own (a new parent span; tracestate only with a valid traceparent).
+        'traceparent',
+        'tracestate',
       ]),
   ),
 )

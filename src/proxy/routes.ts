@@ -140,6 +140,8 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
       protocol: request.protocol,
       host: request.headers.host,
       requestId: request.id,
+      traceparent: request.trace?.upstream(upstreamHost),
+      tracestate: request.trace?.tracestate,
     })
   const pool = new UpstreamPool(
     { origin: upstream.origin, connectTimeout: route.connectTimeout, timeout: route.timeout },
@@ -153,6 +155,7 @@ async function proxyRoute(scope: FastifyInstance, route: RouteConfig, ctx: Proxy
       settled: (request, failure) => {
         if (failure === null) upstreamSeries.observe(performance.now() - request.upstreamStartedAt)
         else upstreamSeries.error(failure)
+        request.trace?.upstreamSettled(failure)
       },
       cutShort: ctx.cutShort,
     },
