@@ -28,8 +28,10 @@ t.test('keys rotate --now: tokens by the old key are refused on every instance a
   t.equal(retired, oldKid, 'it names the key it retired')
   const took = await Promise.all([a, b].map((gw) => until(() => api(gw.url, before.accessToken), refusedAsInvalid, 5000)))
   t.ok(
-    took.every((ms) => ms !== null && ms < 1000),
-    `the old token is refused on both instances within a second of the command's exit (${took.map((ms) => ms?.toFixed(1)).join(' and ')} ms)`,
+    // Bounded well under the 5 s poll, so only the notification can have carried it; loose
+    // enough for a loaded CI machine. The figure is printed.
+    took.every((ms) => ms !== null && ms < 2000),
+    `the old token is refused on both instances within 2 s of the command's exit, before any poll (${took.map((ms) => ms?.toFixed(1)).join(' and ')} ms)`,
   )
   t.same([a.keys.signer.kid, b.keys.signer.kid], [kid, kid], 'both sign with the new key')
 
@@ -70,7 +72,10 @@ t.test('a rotation written to Redis reaches two instances in milliseconds, throu
     )
   }
   figures.sort((x, y) => x - y)
-  t.ok(figures[4]! < 1000, `from the write to both refusing: median ${figures[2]!.toFixed(1)} ms, worst ${figures[4]!.toFixed(1)} ms of 5`)
+  t.ok(
+    figures[4]! < 2000,
+    `under the 5 s poll: from the write to both refusing: median ${figures[2]!.toFixed(1)} ms, worst ${figures[4]!.toFixed(1)} ms of 5`,
+  )
 })
 
 t.test('a change whose notification was lost reaches an instance at its next poll', async (t) => {
@@ -88,7 +93,8 @@ t.test('a change whose notification was lost reaches an instance at its next pol
   const { kid } = await rotateNow(copy, 'ES256', { rotateEvery: 3_600_000, publishAhead: 600_000, encryptionKey: KEY_SECRET }, Date.now())
   await client.hset('portcullis:keyset', 'v', String(Number(v) + 1), 'set', (await copy.read())!.value)
   const ms = await until(() => api(a.url, token), refusedAsInvalid, 3000)
-  t.ok(ms !== null && ms < 600, `refused within a poll interval of 250 ms and a read (${ms?.toFixed(0)} ms)`)
+  // Far under the default 5 s: it was this instance's 250 ms poll (loose for a loaded machine).
+  t.ok(ms !== null && ms < 1500, `refused at a poll of 250 ms (${ms?.toFixed(0)} ms)`)
   t.equal(a.keys.signer.kid, kid)
 })
 
