@@ -48,6 +48,7 @@ t.test('authorizationParams may add parameters but not change the flow', async (
 
 t.test('requireClaims takes values or lists of values', async (t) => {
   const config = configOf(file('auth:', '  identity:', oidc('corp', ', requireClaims: { hd: example.com, email_verified: true, groups: [a, b] }')))
-  t.same((config?.auth.identity[0] as { requireClaims: unknown }).requireClaims, { hd: 'example.com', email_verified: true, groups: ['a', 'b'] })
+  const source = config?.auth.identity[0] as { requireClaims: unknown } | undefined
+  t.same(source?.requireClaims, { hd: 'example.com', email_verified: true, groups: ['a', 'b'] })
   t.match(problemsOf(file('auth:', '  identity:', oidc('corp', ', requireClaims: { groups: [] }'))), [/requireClaims\.groups/])
 })
