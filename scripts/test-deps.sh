@@ -15,6 +15,11 @@ command -v redis-server >/dev/null 2>&1 || missing="redis-server"
 [ -x /usr/bin/chromium ] || missing="${missing:+$missing }chromium"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="${missing:+$missing }nginx"
 command -v caddy >/dev/null 2>&1 || [ -x /usr/bin/caddy ] || missing="${missing:+$missing }caddy"
+# HTTPS (test/tls, test/e2e/https.test.ts): openssl makes a test CA, curl speaks HTTP/2 and
+# HTTP/1.1 to the gateway, and certutil puts the CA in Chromium's NSS database.
+command -v openssl >/dev/null 2>&1 || [ -x /usr/bin/openssl ] || missing="${missing:+$missing }openssl"
+command -v curl >/dev/null 2>&1 || [ -x /usr/bin/curl ] || missing="${missing:+$missing }curl"
+command -v certutil >/dev/null 2>&1 || [ -x /usr/bin/certutil ] || missing="${missing:+$missing }libnss3-tools"
 # find_spec finds the packages without importing them (an import costs 0.2 s, this 0.05 s).
 has_pyjwt() {
   [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import importlib.util as u; exit(not (u.find_spec("jwt") and u.find_spec("cryptography")))' 2>/dev/null
@@ -48,4 +53,5 @@ command -v redis-server >/dev/null 2>&1 || cannot "redis-server is still not on 
 has_pyjwt || cannot "/usr/bin/python3 still finds no jwt and cryptography after apt-get install."
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || cannot "nginx is still missing after apt-get install."
 command -v caddy >/dev/null 2>&1 || [ -x /usr/bin/caddy ] || cannot "caddy is still missing after apt-get install."
+command -v certutil >/dev/null 2>&1 || [ -x /usr/bin/certutil ] || cannot "certutil is still missing after apt-get install of libnss3-tools."
 echo "npm test: installed $missing" >&2

@@ -28,6 +28,7 @@ import { startTracing } from './ops/tracing/otel.js'
 import { RevocationSet } from './revocation/set.js'
 import { RevocationSync } from './revocation/sync.js'
 import { GenerationServer } from './server.js'
+import { Certificates, type SecureServer } from './tls/certificates.js'
 import { openStore } from './sessions/index.js'
 import { openKeyset, type KeysetStore } from './sessions/keyset.js'
 import type { SessionStore } from './sessions/types.js'
@@ -75,6 +76,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
 
   // One registry per process: it outlives config generations (counters survive a reload).
   const metrics = new GatewayMetrics({ processMetrics: true })
+  // HTTPS: the certificate is read before anything else starts, so a bad one stops the start
+  // with nothing to release.
+  const certificates = config.server.tls ? await Certificates.load(config.server.tls, { log: logger, counters: metrics }) : null
   const storeLog = {
     warn(obj: object, msg: string) {
       metrics.storeError('connection')
@@ -145,7 +149,9 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       keepAliveTimeout: config.server.keepAliveTimeout,
     },
     logger,
+    certificates && { certificate: certificates.current, http2: config.server.tls!.http2 },
   )
+  certificates?.serve(gen.server as SecureServer)
   gen.server.on('clientError', (err: NodeJS.ErrnoException) => metrics.clientError(err.code))
   // OpenTelemetry, when the environment names an OTLP endpoint: one exporter for every generation.
   const tracing = startTracing(env, logger)
@@ -190,6 +196,7 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     .catch(async (err: unknown) => {
       // A taken port: release what was started, or it would keep the process alive.
       if (gen.server.listening) gen.server.close()
+      certificates?.stop()
       await gen.drainAll(0)
       sync.stop()
       stopAnswering()
@@ -207,11 +214,12 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     })
   const address = gen.server.address() as AddressInfo
   const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
-  const url = `http://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`
+  const scheme = certificates ? 'https' : 'http'
+  const url = `${scheme}://${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${address.port}`
   // `url` is for people (a browser needs localhost for the cookies); `address` is the socket.
   logger.info(
     {
-      url: openUrl(address, 'http'),
+      url: openUrl(address, scheme),
       address: hostPort(address.address, address.port),
       routes: config.routes.map((r) => r.name),
       store: config.store.type,
@@ -261,6 +269,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
         const problems = describeLoadError(err)
         logger.error({ problems }, 'config reload rejected; still serving the previous config')
         metrics.reload('rejected')
+        // A reload re-reads the certificate too, even when the file it names is refused.
+        await certificates?.reload('reload')
         return { ok: false, problems }
       }
       const previous = config
@@ -269,6 +279,8 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       logger.level = next.server.logLevel
       events.configure(next.events.webhook)
       void gen.activate(generation, previous.server.shutdownTimeout)
+      // server.tls's files, re-read (and moved, when the file names others).
+      await certificates?.reload('reload', next.server.tls)
       logger.info({ generation: generation.id, routes: next.routes.map((r) => r.name) }, 'config reloaded')
       metrics.reload('ok')
       return { ok: true, generation: generation.id }
@@ -279,9 +291,10 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
       logger.info('shutting down: draining in-flight requests')
       // No new connections; idle keep-alive ones close now, busy ones after their response.
       const closed = new Promise<void>((resolve) => gen.server.close(() => resolve()))
-      gen.server.closeIdleConnections()
+      certificates?.stop()
+      gen.closeIdleConnections()
       await gen.drainAll(config.server.shutdownTimeout)
-      gen.server.closeAllConnections()
+      gen.closeAllConnections()
       await closed
       // Requests have drained: no event comes after this flush (bounded like the drain).
       await events.close(Math.min(config.events.webhook?.timeout ?? 0, config.server.shutdownTimeout))

@@ -1,22 +1,47 @@
 /**
- * What Node's HTTP parser leaves to the server in a request's head: the protocol version of
- * its request line and its Host field (RFC 9112 §2.3 and §3.2). Checked once per request, by
- * src/server.ts, before any generation sees it.
+ * What Node's parsers leave to the server in a request's head: the protocol version of its
+ * request line and its Host field (RFC 9112 §2.3 and §3.2), or for HTTP/2 its `:authority`
+ * (RFC 9113 §8.3.1). Checked once per request, by src/server.ts, before any generation sees it.
  */
 import type { IncomingMessage } from 'node:http'
+import { Http2ServerRequest } from 'node:http2'
 import { isIPv6 } from 'node:net'
 
 /** Why the request must be answered 400 without being served, or null when its head is sound. */
-export function requestHeadProblem(req: IncomingMessage): string | null {
-  // llhttp reads a request line without a version as HTTP/0.9 and lets `HTTP/2.0` through as
-  // such; neither is the HTTP/1.x this listener serves, and a 0.9 request has no headers at all.
-  if (req.httpVersionMajor !== 1) return 'unsupported HTTP version'
+export function requestHeadProblem(req: IncomingMessage | Http2ServerRequest): string | null {
+  if (req.httpVersionMajor !== 1) {
+    // An HTTP/2 stream of a TLS listener offering h2. (llhttp reads a request line without a
+    // version as HTTP/0.9 and lets `HTTP/2.0` through as such: neither is HTTP/1.x, and a 0.9
+    // request has no headers at all.)
+    return req instanceof Http2ServerRequest ? http2HeadProblem(req) : 'unsupported HTTP version'
+  }
   const host = req.headers.host
   // RFC 9112 §3.2: an HTTP/1.1 request without Host, with more than one, or with an invalid one
   // MUST be answered 400 (Node keeps the first of several Host lines and drops the rest).
   if (host === undefined) return req.httpVersionMinor === 0 ? null : 'missing Host header'
   if (!validHost(host)) return 'invalid Host header'
   if (hostLines(req.rawHeaders) > 1) return 'more than one Host header'
+  return null
+}
+
+/**
+ * HTTP/2 names the target's authority in `:authority` (Node has already refused a stream with
+ * malformed or unknown pseudo-headers). A request converted from HTTP/1.1 may carry Host
+ * instead, or both, which must then agree (RFC 9113 §8.3.1: else the request is malformed).
+ * The authority is then copied into Host, as an intermediary turning HTTP/2 into HTTP/1.1 must
+ * (§8.3.1): everything after this step (routes, CSRF's origin, X-Forwarded-Host, redirects,
+ * the access log) reads one field on every protocol.
+ */
+function http2HeadProblem(req: Http2ServerRequest): string | null {
+  const headers = req.headers
+  const authority = headers[':authority']
+  const host = headers.host
+  if (authority === undefined && host === undefined) return 'missing :authority'
+  if (authority !== undefined && host !== undefined && authority.toLowerCase() !== host.toLowerCase()) return 'Host differs from :authority'
+  const value = (authority ?? host)!
+  if (!validHost(value)) return authority === undefined ? 'invalid Host header' : 'invalid :authority'
+  if (hostLines(req.rawHeaders) > 1) return 'more than one Host header'
+  if (host === undefined) headers.host = value
   return null
 }
 

@@ -1,5 +1,6 @@
 /**
- * One long-lived http.Server in front of successive config generations.
+ * One long-lived server in front of successive config generations (plain HTTP, HTTPS, or
+ * HTTPS with HTTP/2: src/listener.ts).
  *
  * Fastify cannot add routes once started, so each config generation is its own Fastify
  * instance built with a `serverFactory` that hands us its request handler instead of
@@ -7,12 +8,14 @@
  * retired generation keeps serving what it already accepted and is closed once drained.
  */
 import { createServer, ServerResponse, type IncomingMessage, type Server } from 'node:http'
+import { constants as h2, Http2ServerRequest, type Http2ServerResponse } from 'node:http2'
 import type { Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { FastifyInstance, FastifyServerFactory } from 'fastify'
 import type { Logger } from 'pino'
 import { problemOf, PROBLEM_CONTENT_TYPE } from './errors.js'
 import { continueOnFirstRead } from './expect-continue.js'
+import { createListener, type Listener, type ListenerTls, type Listening, type ServerLimits } from './listener.js'
 import { OpenList } from './open-list.js'
 import { requestHeadProblem } from './request-head.js'
 
@@ -38,12 +41,7 @@ const CLOSE_FRAME_GRACE = 1000
 /** While a shutdown waits for request heads still arriving: how often it counts connections. */
 const HEAD_POLL = 25
 
-export interface ServerLimits {
-  maxHeaderSize: number
-  requestTimeout: number
-  headersTimeout: number
-  keepAliveTimeout: number
-}
+export type { ServerLimits } from './listener.js'
 
 interface Slot extends Generation {
   handler: Handler
@@ -59,7 +57,8 @@ interface Slot extends Generation {
 }
 
 export class GenerationServer {
-  readonly server: Server
+  readonly server: Listening
+  readonly #listener: Listener
   #current: Slot | null = null
   /** Retired generations still draining. */
   #retiring = new Set<Slot>()
@@ -67,28 +66,31 @@ export class GenerationServer {
   #nextId = 1
   #log: Logger
 
-  constructor(limits: ServerLimits, log: Logger) {
+  /** `tls`: HTTPS (and HTTP/2 unless turned off) instead of plain HTTP. */
+  constructor(limits: ServerLimits, log: Logger, tls: ListenerTls | null = null) {
     this.#log = log
-    this.server = createServer(
-      {
-        maxHeaderSize: limits.maxHeaderSize,
-        requestTimeout: limits.requestTimeout,
-        headersTimeout: limits.headersTimeout,
-        keepAliveTimeout: limits.keepAliveTimeout,
-        connectionsCheckingInterval: checkingInterval(limits),
-        // Node would answer a Host-less HTTP/1.1 request 400 with an empty body: #dispatch
-        // refuses it with a JSON problem instead (src/request-head.ts).
-        requireHostHeader: false,
-      },
-      (req, res) => this.#dispatch(req, res),
-    )
-    this.server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head))
-    // Without this listener Node answers 100 Continue before authentication and the body limit.
-    this.server.on('checkContinue', (req, res) => {
+    this.#listener = createListener(limits, tls, (req, res) => this.#dispatch(req, res))
+    this.server = this.#listener.server
+    // The HTTP/1 events, which every kind of listener emits for its HTTP/1.x connections.
+    const http1 = this.server as Server
+    http1.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head))
+    // Without this listener Node answers 100 Continue before authentication and the body limit
+    // (an HTTP/2 server emits it for h2 streams too, with the same methods on its request).
+    http1.on('checkContinue', (req, res) => {
       continueOnFirstRead(req, res)
       this.#dispatch(req, res)
     })
-    this.server.on('clientError', (err, socket) => clientError(err as NodeJS.ErrnoException, socket))
+    http1.on('clientError', (err, socket) => clientError(err as NodeJS.ErrnoException, socket))
+  }
+
+  /** Ends idle connections (an HTTP/2 one: no new requests, and it ends once its open ones do). */
+  closeIdleConnections(): void {
+    this.#listener.closeIdle()
+  }
+
+  /** Ends every connection at once. */
+  closeAllConnections(): void {
+    this.#listener.closeAll()
   }
 
   get current(): Generation | null {
@@ -151,6 +153,8 @@ export class GenerationServer {
    */
   async drainAll(timeout: number): Promise<void> {
     this.#draining = true
+    // HTTP/2 has no Connection: close; GOAWAY says the same (open requests still finish).
+    if (this.#listener.http2) this.#listener.closeIdle()
     const current = this.#current
     if (current) void this.retire(current, timeout)
     // Generations retired by earlier reloads may have longer left to wait: cut them short.
@@ -197,7 +201,7 @@ export class GenerationServer {
         await this.#drained(slot, left, true)
         continue
       }
-      this.server.closeIdleConnections()
+      this.#listener.closeIdle()
       const connections = await new Promise<number>((resolve) => this.server.getConnections((_err, count) => resolve(count ?? 0)))
       let serving = 0
       for (const retiring of this.#retiring) serving += retiring.open.size
@@ -220,24 +224,29 @@ export class GenerationServer {
     })
   }
 
-  #dispatch(req: IncomingMessage, res: ServerResponse): void {
+  #dispatch(req: IncomingMessage | Http2ServerRequest, res: ServerResponse | Http2ServerResponse): void {
+    // HTTP/2 forbids connection-specific fields (RFC 9113 §8.2.2); its GOAWAY does their job.
+    const http1 = !(req instanceof Http2ServerRequest)
     const problem = requestHeadProblem(req)
     if (problem !== null) {
       const body = JSON.stringify(problemOf('invalid_request', problem))
-      res.writeHead(400, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), connection: 'close' })
+      res.writeHead(400, { 'content-type': PROBLEM_CONTENT_TYPE, 'content-length': Buffer.byteLength(body), ...(http1 && { connection: 'close' }) })
       res.end(body)
       return
     }
     const slot = this.#current
     if (!slot) {
-      res.writeHead(503, { 'content-type': PROBLEM_CONTENT_TYPE, connection: 'close' })
+      res.writeHead(503, { 'content-type': PROBLEM_CONTENT_TYPE, ...(http1 && { connection: 'close' }) })
       res.end(JSON.stringify(problemOf('service_unavailable')))
       return
     }
     // Shutting down: the client should take its next request to another instance.
-    if (this.#draining) res.setHeader('connection', 'close')
+    if (this.#draining && http1) res.setHeader('connection', 'close')
+    // (The stream's own 'finish': Http2ServerResponse emits its 'finish' only once the stream has closed.)
+    if (!http1) (res as Http2ServerResponse).stream.once('finish', () => stopUnreadBody(req as Http2ServerRequest))
     this.#track(slot, res)
-    slot.handler(req, res)
+    // Fastify serves both kinds alike (it looks at httpVersionMajor where they differ).
+    slot.handler(req as IncomingMessage, res as ServerResponse)
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
@@ -274,6 +283,19 @@ export class GenerationServer {
   }
 }
 
+/**
+ * An HTTP/2 answer sent before the request body was all read (a 413, an upstream that answered
+ * early): RST_STREAM with NO_ERROR asks the client to stop sending (RFC 9113 §8.1). Node does so
+ * by itself only for a body nobody began to read; otherwise the stream stays open, holding one
+ * of the connection's concurrent streams, while the client waits on a window never reopened.
+ */
+function stopUnreadBody(req: Http2ServerRequest): void {
+  if (req.complete || req.readableFlowing === null) return
+  req.stream.close(h2.NGHTTP2_NO_ERROR)
+  // What already arrived is dropped: a paused stream with data left in it would never close.
+  req.resume()
+}
+
 const REASON: Record<number, string> = { 404: 'Not Found', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' }
 
 function writeRawProblem(
@@ -299,14 +321,4 @@ export function clientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === 'HPE_HEADER_OVERFLOW') return writeRawProblem(socket, 431, 'request_header_too_large')
   if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') return writeRawProblem(socket, 408, 'request_timeout')
   writeRawProblem(socket, 400, 'invalid_request')
-}
-
-/**
- * Node enforces requestTimeout and headersTimeout on a timer, every 30 s by default, so a
- * 5 s headersTimeout could let a slow client (slowloris) hold a connection for 35 s. Checking
- * at a quarter of the shortest timeout makes either fire within 125% of its value.
- */
-function checkingInterval(limits: ServerLimits): number {
-  const shortest = Math.min(...[limits.requestTimeout, limits.headersTimeout].filter((ms) => ms > 0))
-  return Math.min(30_000, Math.max(100, Math.floor(shortest / 4)))
 }

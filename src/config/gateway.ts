@@ -4,6 +4,7 @@
  */
 import { staticUserProblems } from '../auth/identity/static.js'
 import { KeyProblem, loadKeyring, type Keyring } from '../auth/keys.js'
+import { CertificateError, readCertificate } from '../tls/certificate.js'
 import { loadConfigFile, type LoadResult } from './load.js'
 import type { Locate } from './locate.js'
 import { ConfigError, formatPath, formatProblem, sortProblems, type ConfigPath, type ConfigProblem } from './problems.js'
@@ -79,8 +80,29 @@ async function loadChecked(path: string, env: Env, refuseEmpty = false): Promise
 export async function checkConfigFile(path: string, env: Env = process.env, onWarning: (line: string) => void = () => {}): Promise<string[]> {
   const result = await loadChecked(path, env)
   if (!result.ok) return result.problems.map((p) => formatProblem(p, path))
+  const tls = await certificateProblem(result.config, result.locate)
+  if (tls !== null) return [formatProblem(tls, path)]
   for (const warning of result.warnings) onWarning(formatProblem(warning, path))
   return []
+}
+
+/**
+ * server.tls's pair, checked as `start` checks it (src/tls/certificate.ts). Not part of a
+ * reload's checks: a reload that cannot read the pair keeps the one in service and still
+ * applies the rest of the file (src/tls/certificates.ts).
+ */
+async function certificateProblem(config: GatewayConfig, locate: Locate): Promise<ConfigProblem | null> {
+  const tls = config.server.tls
+  if (!tls) return null
+  try {
+    await readCertificate(tls)
+    return null
+  } catch (err) {
+    if (!(err instanceof CertificateError)) throw err
+    const path: ConfigPath = ['server', 'tls', err.file === tls.keyFile ? 'keyFile' : 'certFile']
+    const { line, column } = locate(path) ?? { line: 0, column: 0 }
+    return { path: formatPath(path), line, column, message: err.message }
+  }
 }
 
 /**

@@ -32,8 +32,14 @@ export function errorHandler(error: FastifyError | GatewayError, request: Fastif
 
 export function sendProblem(reply: FastifyReply, error: GatewayError): void {
   if (error.statusCode === 401) reply.header('www-authenticate', wwwAuthenticate(error.code))
-  if (error.headers) reply.headers(error.headers)
+  if (error.headers) reply.headers(reply.request.raw.httpVersionMajor === 2 ? withoutConnection(error.headers) : error.headers)
   reply.code(error.statusCode).type(PROBLEM_CONTENT_TYPE).send(problemOf(error.code, error.message))
+}
+
+/** HTTP/2 forbids Connection (RFC 9113 §8.2.2); a stream needs no asking to end with its answer. */
+function withoutConnection(headers: Record<string, string>): Record<string, string> {
+  const { connection: _, ...rest } = headers
+  return rest
 }
 
 export function notFoundHandler(_request: FastifyRequest, reply: FastifyReply): void {

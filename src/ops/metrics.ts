@@ -100,6 +100,8 @@ export class GatewayMetrics implements WebhookCounters {
   readonly registry: Registry
   #sources: MetricSources = {}
   #routes = new Map<string, RouteSeries>()
+  #certificateReloads: Record<'ok' | 'rejected', CounterSeries>
+  #certificateExpiry: Gauge<'subject'>
   #requests: CounterFamily
   #requestSeconds: HistogramFamily
   #propagation!: HistogramSeries
@@ -159,6 +161,21 @@ export class GatewayMetrics implements WebhookCounters {
       LIMITERS,
     )
     this.#reloads = bind(counter('portcullis_config_reloads_total', 'Config reloads, by result.'), 'result', ['ok', 'rejected'])
+    this.#certificateReloads = bind(
+      counter(
+        'portcullis_tls_certificate_reloads_total',
+        'server.tls certificate and key pairs read again: put in service (ok) or refused (rejected).',
+      ),
+      'result',
+      ['ok', 'rejected'],
+    )
+    this.#certificateExpiry = new Gauge({
+      name: 'portcullis_tls_certificate_expiry_timestamp_seconds',
+      help: 'When the served certificate (by subject) expires, in Unix time: alert well before it. Absent without server.tls.',
+      labelNames: ['subject'],
+      registers: [registry],
+      aggregator: 'min',
+    })
     this.#storeErrors = bind(
       counter('portcullis_store_errors_total', 'Session store failures: calls made for requests, and client connection errors.'),
       'source',
@@ -273,6 +290,17 @@ export class GatewayMetrics implements WebhookCounters {
 
   reload(result: 'ok' | 'rejected'): void {
     this.#reloads[result].value++
+  }
+
+  /** A certificate went into service (src/tls/certificates.ts): at start, or as a reload. */
+  certificateLoaded(certificate: { subject: string; notAfter: number }, reloaded: boolean): void {
+    if (reloaded) this.#certificateReloads.ok.value++
+    this.#certificateExpiry.reset()
+    this.#certificateExpiry.set({ subject: certificate.subject }, Math.floor(certificate.notAfter / 1000))
+  }
+
+  certificateRejected(): void {
+    this.#certificateReloads.rejected.value++
   }
 
   storeError(source: 'request' | 'connection'): void {

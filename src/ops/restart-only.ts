@@ -32,9 +32,21 @@ const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y)
 const read = (c: GatewayConfig, [section, key]: readonly [Section, string?]) =>
   key === undefined ? c[section] : (c[section] as Record<string, unknown>)[key]
 
+/**
+ * server.tls is half live: its files are read again on every reload (src/tls/certificates.ts),
+ * but HTTPS itself, and HTTP/2 offered by ALPN, are the kind of server the process listens with.
+ */
+function tlsChange(running: GatewayConfig, next: GatewayConfig): 'server.tls' | 'server.tls.http2' | null {
+  const [was, is] = [running.server.tls, next.server.tls]
+  if ((was === undefined) !== (is === undefined)) return 'server.tls'
+  return was && is && was.http2 !== is.http2 ? 'server.tls.http2' : null
+}
+
 /** Dotted names of the restart-only settings that differ between `running` and `next`. */
 export function restartOnlyChanges(running: GatewayConfig, next: GatewayConfig): string[] {
-  return RESTART_ONLY.filter((p) => !same(read(running, p), read(next, p))).map((p) => p.join('.'))
+  const changed = RESTART_ONLY.filter((p) => !same(read(running, p), read(next, p))).map((p) => p.join('.'))
+  const tls = tlsChange(running, next)
+  return tls === null ? changed : [...changed, tls]
 }
 
 /** `next` with every restart-only setting at its running value: the config that really applies. */
@@ -45,5 +57,8 @@ export function withRunningSettings(running: GatewayConfig, next: GatewayConfig)
     if (key === undefined) out[section] = running[section] as never
     else out[section] = { ...(out[section] as object), [key]: read(running, path) } as never
   }
+  const tls = tlsChange(running, next)
+  if (tls === 'server.tls') out.server = { ...out.server, tls: running.server.tls } as GatewayConfig['server']
+  else if (tls === 'server.tls.http2') out.server = { ...out.server, tls: { ...next.server.tls!, http2: running.server.tls!.http2 } }
   return Object.freeze(out)
 }

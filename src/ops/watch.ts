@@ -1,6 +1,7 @@
 /**
- * Watches the config file for changes, including replacement by rename (editors' atomic
- * save, Kubernetes ConfigMap symlink swaps), and calls back once per burst of events.
+ * Watches the config file (and server.tls's certificate and key: src/tls/certificates.ts) for
+ * changes, including replacement by rename (editors' atomic save, Kubernetes ConfigMap and
+ * Secret symlink swaps), and calls back once per burst of events.
  */
 import { createHash } from 'node:crypto'
 import { watch, type FSWatcher } from 'node:fs'
@@ -9,6 +10,12 @@ import { basename, dirname, resolve } from 'node:path'
 import type { Logger } from 'pino'
 
 export function watchConfig(file: string, onChange: () => void, log: Logger, debounceMs = 250): () => void {
+  return watchFile(file, onChange, log, { debounceMs, what: 'the config file' })
+}
+
+/** `what` names the file in log lines ("cannot watch the certificate"). */
+export function watchFile(file: string, onChange: () => void, log: Logger, opts: { debounceMs?: number; what: string }): () => void {
+  const debounceMs = opts.debounceMs ?? 250
   const path = resolve(file)
   let timer: NodeJS.Timeout | null = null
   let lastDigest: string | null = null
@@ -41,11 +48,11 @@ export function watchConfig(file: string, onChange: () => void, log: Logger, deb
       const w = watch(dir, (_event, changed) => {
         if (changed === null || changed === name || String(changed).startsWith('..')) poke()
       })
-      w.on('error', (err) => log.warn({ err, dir }, 'config watcher failed; reload with SIGHUP'))
+      w.on('error', (err) => log.warn({ err, dir, file: path }, `watching ${opts.what} failed; reload with SIGHUP`))
       w.unref()
       return w
     } catch (err) {
-      log.warn({ err, file: path }, 'cannot watch the config file; reload with SIGHUP')
+      log.warn({ err, file: path }, `cannot watch ${opts.what}; reload with SIGHUP`)
       return null
     }
   }

@@ -4,10 +4,12 @@
  *
  * - A declared Content-Length above the limit is refused with 413 before the upstream is
  *   contacted.
- * - A chunked body (no Content-Length) is counted as it streams; past the limit the stream is
- *   cut, the upstream request aborts, and the client gets 413 if no response has started.
- * A body with a Content-Length within the limit needs no counting: Node's parser never
- * delivers more bytes than it declares.
+ * - A chunked body (no Content-Length), or an HTTP/2 one without Content-Length (HTTP/2 has no
+ *   chunked coding: any request may carry DATA frames), is counted as it streams; past the
+ *   limit the stream is cut, the upstream request aborts, and the client gets 413 if no
+ *   response has started.
+ * A body with a Content-Length within the limit needs no counting: Node's parsers never
+ * deliver more bytes than it declares (HTTP/2's refuses a stream whose DATA exceed it).
  */
 import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
@@ -47,7 +49,7 @@ export function bodyLimitHook(limit: number) {
       // Node has already refused a malformed Content-Length; what is left is digits.
       return Number(declared) > limit ? done(tooLarge()) : done(null, payload)
     }
-    if (request.headers['transfer-encoding'] === undefined) return done(null, payload)
+    if (request.headers['transfer-encoding'] === undefined && request.raw.httpVersionMajor !== 2) return done(null, payload)
     done(null, payload.pipe(new CappedBody(limit)))
   }
 }

@@ -201,7 +201,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     Object.assign(headers, this.#headers)
     const upstreamCookies = this.#headers!['set-cookie'] as string | string[] | undefined
     if (ownCookies !== undefined && upstreamCookies !== undefined) headers['set-cookie'] = [ownCookies, upstreamCookies].flat()
-    if (!this.request.raw.complete) headers['connection'] = 'close'
+    if (this.#unreadBody()) headers['connection'] = 'close'
     // Should writeHead throw, undici hands the error to onResponseError: a 502, nothing sent yet.
     res.writeHead(this.#status, headers)
     reply.hijack()
@@ -214,8 +214,16 @@ class Exchange implements Dispatcher.DispatchHandler {
     reply.headers(this.#headers as Record<string, string | string[]>)
     // Node would keep reading a request body the upstream did not wait for, to reuse the
     // connection; closing it is cheaper and cannot desynchronise the client.
-    if (!this.request.raw.complete) reply.header('connection', 'close')
+    if (this.#unreadBody()) reply.header('connection', 'close')
     reply.send(payload)
+  }
+
+  /**
+   * An HTTP/1 request whose body is still arriving. (HTTP/2 needs no such care: its streams end
+   * on their own, it forbids Connection, and a body nobody reads leaves `complete` false.)
+   */
+  #unreadBody(): boolean {
+    return !this.request.raw.complete && this.request.raw.httpVersionMajor === 1
   }
 }
 

@@ -127,6 +127,13 @@ const CLIENT_DROPS = [false, true].flatMap((trustProxy) =>
         'expect',
         // Copied separately, without the gateway's own cookies.
         'cookie',
+        // An HTTP/2 request's pseudo-headers (RFC 9113 §8.3.1): what they say travels as the
+        // upstream request's own method, path and Host, and undici refuses the names.
+        ':method',
+        ':scheme',
+        ':authority',
+        ':path',
+        ':protocol',
         ...(forwardAuthorization ? [] : ['authorization']),
         ...(trustProxy ? [] : ['forwarded', 'x-forwarded-host']),
         // Replaced by the gateway's own (a new parent span; tracestate only with a valid traceparent).
