@@ -57,9 +57,16 @@ function request(
 
 t.test('an :authority that is not uri-host[:port] is refused and never forwarded', async (t) => {
   const { session, up } = await h2Gateway(t)
+  // Refused either by the gateway (400) or, for some of them on newer Node lines (24 resets
+  // `user@a.example` itself), by Node's HTTP/2 parser before the gateway sees them: both are
+  // refusals, and neither reaches the upstream (checked below).
   for (const authority of ['user@a.example', 'a.example,b.example', '[::1', 'a:port', 'a%zz', '[fe80::1%eth0]']) {
-    const answer = await request(session, { ':authority': authority })
-    t.same({ status: answer.status, code: answer.code }, { status: 400, code: 'invalid_request' }, JSON.stringify(authority))
+    const answer = await request(session, { ':authority': authority }).then(
+      (a) => ({ status: a.status, code: a.code }),
+      (err: { code?: string }) => ({ status: 0, code: err.code }),
+    )
+    const refused = (answer.status === 400 && answer.code === 'invalid_request') || (answer.status === 0 && answer.code === 'ERR_HTTP2_STREAM_ERROR')
+    t.ok(refused, `${JSON.stringify(authority)}: ${JSON.stringify(answer)}`)
   }
   // Characters no authority may hold: Node's HTTP/2 parser (nghttp2) resets the stream itself,
   // the HTTP/2 way to refuse a malformed request (RFC 9113 §8.1.1).
