@@ -78,10 +78,10 @@ export function routeGuard(route: RouteConfig, ctx: GuardContext): RouteGuard {
     signInPage: required ? (ctx.signInPage ?? null) : null,
     cached(request) {
       if (open) return null
-      // A route with maxAuthAge takes the async path, where a stale sign-in can still become a
-      // redirect to the sign-in page.
-      const known = fresh ? undefined : authenticateCached(request, authenticator, route.roles)
-      if (!known) return undefined
+      const known = authenticateCached(request, authenticator, route.roles)
+      // A stale sign-in on a route with maxAuthAge takes the async path, where its refusal can
+      // still become a redirect to the sign-in page; a recent one stays on this one.
+      if (!known || (fresh && !fresh.recent(known.claims))) return undefined
       request.auth = known
       if (!headersOf && !assertion) return null
       const signed = assertion?.cached(known.claims)
@@ -93,7 +93,7 @@ export function routeGuard(route: RouteConfig, ctx: GuardContext): RouteGuard {
     async check(request, as = request) {
       if (open) return
       request.auth = await authenticate(as, authenticator, required, route.roles)
-      if (request.auth && fresh) fresh(request.auth.claims)
+      if (request.auth && fresh) fresh.require(request.auth.claims)
       if (request.auth && (headersOf || assertion)) await identify(request, request.auth.claims)
     },
   }
@@ -104,13 +104,18 @@ export function routeGuard(route: RouteConfig, ctx: GuardContext): RouteGuard {
  * old. A refresh keeps auth_time, so only signing in again helps: 401
  * reauthentication_required with RFC 9470's challenge, naming the age wanted in seconds.
  */
-function freshness(maxAge: number, now: () => number): (claims: AccessClaims) => void {
+function freshness(maxAge: number, now: () => number) {
   const seconds = Math.ceil(maxAge / 1000)
   const challenge = `Bearer error="insufficient_user_authentication", error_description="A more recent sign-in is required", max_age=${seconds}`
-  return (claims) => {
+  const recent = (claims: AccessClaims): boolean => {
     const authTime = claims['auth_time']
     // A token from before access tokens carried auth_time cannot show a recent sign-in.
-    if (typeof authTime === 'number' && now() - authTime * 1000 <= maxAge) return
-    throw new GatewayError('reauthentication_required', undefined, { headers: { 'www-authenticate': challenge } })
+    return typeof authTime === 'number' && now() - authTime * 1000 <= maxAge
+  }
+  return {
+    recent,
+    require(claims: AccessClaims): void {
+      if (!recent(claims)) throw new GatewayError('reauthentication_required', undefined, { headers: { 'www-authenticate': challenge } })
+    },
   }
 }
