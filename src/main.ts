@@ -131,14 +131,19 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
   }
 
   let draining = false
+  const limitsRefuseWhenAway = config.store.type !== 'redis-cluster'
   const readiness = {
     async notReadyBecause() {
       if (draining) return 'shutting down'
       if (!sync.synced) return 'revocation set not yet synchronised'
-      return store.ping().then(
-        () => null,
-        () => 'store unreachable',
-      )
+      if (!sync.current) return 'revocation set resynchronising'
+      // Each Redis connection reconnects on its own backoff: ready only once all of them are
+      // back, or a sign-in could still fail or a revocation made elsewhere go unheard.
+      // (A Cluster's sign-in limits are counted in the instance while their slot is away.)
+      const [sessions, limits] = await Promise.allSettled([store.ping(), limitsRefuseWhenAway ? rateLimitStore.ping?.() : undefined])
+      if (sessions.status === 'rejected') return storeDown(sessions.reason)
+      if (limits.status === 'rejected') return 'rate-limit store unreachable'
+      return null
     },
   }
   const gen = new GenerationServer(
@@ -361,4 +366,10 @@ function serially<T>(fn: () => Promise<T>): () => Promise<T> {
     queue = run.catch(() => {})
     return run
   }
+}
+
+/** The readiness reason for a failed session-store ping. */
+function storeDown(err: unknown): string {
+  const cause = err instanceof Error && err.cause instanceof Error ? err.cause.message : ''
+  return cause === 'revocation feed not subscribed' ? cause : 'store unreachable'
 }

@@ -46,6 +46,9 @@ export function createRedisRateLimitStore(client: Redis | Cluster, keyPrefix: st
     async reset(scope, id) {
       await client.del(key(scope, id))
     },
+    async ping() {
+      await client.ping()
+    },
     async close() {
       if (ownsClient) await client.quit().catch(() => client.disconnect())
     },

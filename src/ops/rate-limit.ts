@@ -25,6 +25,8 @@ export interface RateLimitStore {
   hit(scope: string, id: string, windowMs: number): Promise<{ count: number; resetInMs: number }>
   /** Forgets the count (a successful sign-in). */
   reset(scope: string, id: string): Promise<void>
+  /** Resolves when the store answers (readiness); absent for one that lives in the process. */
+  ping?(): Promise<void>
   close(): Promise<void>
 }
 

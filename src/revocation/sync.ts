@@ -44,6 +44,9 @@ export class RevocationSync {
   /** The last load failed: further failures are not logged again until one succeeds. */
   #failing = false
   #unsubscribe: (() => void) | null = null
+  /** Gaps the feed reported, and how many of them the last completed load began after. */
+  #gaps = 0
+  #gapsLoaded = 0
   /** Completed full syncs, for metrics and tests. */
   resyncs = 0
   lastSyncAt = 0
@@ -59,11 +62,22 @@ export class RevocationSync {
     return this.#synced
   }
 
+  /**
+   * False while a gap in the feed (a reconnect, a lost message) waits for the load that
+   * follows it: revocations made elsewhere during the gap may not be in the set yet.
+   */
+  get current(): boolean {
+    return this.#gapsLoaded === this.#gaps
+  }
+
   /** Subscribes, then loads the full set; retries in the background if the store is down. */
   async start(): Promise<void> {
     this.#unsubscribe = this.#store.subscribe({
       onEvent: (event: RevocationEvent) => this.#set.apply(event),
-      onGap: () => void this.resync(),
+      onGap: () => {
+        this.#gaps++
+        void this.resync()
+      },
       ...(this.#opts.observePropagation ? { onPublished: (at: number) => this.#opts.observePropagation!(Math.max(0, Date.now() - at) / 1000) } : {}),
     })
     this.#timer = setInterval(() => {
@@ -95,6 +109,7 @@ export class RevocationSync {
 
   async #load(): Promise<void> {
     try {
+      const gaps = this.#gaps
       const now = this.#opts.now()
       for await (const page of this.#store.revocationPages?.(now) ?? whole(this.#store.revocations(now))) {
         this.#set.merge(page)
@@ -107,6 +122,7 @@ export class RevocationSync {
       if (this.#failing) this.#opts.log.info('revocation resync succeeded again')
       this.#failing = false
       this.#synced = true
+      this.#gapsLoaded = gaps
       this.resyncs++
       this.lastSyncAt = this.#opts.now()
     } catch (err) {

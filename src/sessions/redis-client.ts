@@ -84,10 +84,13 @@ export function createRedisClients(store: StoreConfig, onError: (err: unknown) =
     client,
     subscriber() {
       // The subscriber is off the request path: it may queue its SUBSCRIBE until connected.
+      // No autoResubscribe on a single server: ioredis sends that SUBSCRIBE without handling its
+      // failure (an ACL without the channel, say), an unhandled rejection that ends the
+      // process. The feed subscribes itself on every 'ready' (./redis-feed.ts), and retries.
       const sub =
         client instanceof Cluster
           ? client.duplicate([], { enableOfflineQueue: true })
-          : client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined })
+          : client.duplicate({ enableOfflineQueue: true, commandTimeout: undefined, autoResubscribe: false })
       sub.on('error', onError)
       if (sub instanceof Redis) watchLiveness(sub, { ...liveness, onDrop })
       return sub

@@ -14,10 +14,17 @@ export interface RevocationFeed {
   subscribe(listener: RevocationListener): () => void
   /** Delivers this instance's own revocations at once, without waiting for the echo. */
   deliver(events: RevocationEvent[]): void
+  /**
+   * False from the moment a started subscription drops until it is live again: revocations
+   * made elsewhere meanwhile reach this instance only through the resync that follows.
+   */
+  readonly live: boolean
   close(): void
 }
 
 const MAX_MESSAGE = 1 << 20
+/** How soon a refused SUBSCRIBE is sent again. */
+const RESUBSCRIBE_MS = 1000
 
 export interface RevocationMessage {
   seq: number
@@ -80,6 +87,12 @@ export function createRevocationFeed(channel: string, makeSubscriber: () => Redi
       await sub.subscribe(channel)
     } catch (err) {
       onError(err)
+      // Refused on a connection that stays up (an ACL without the channel, a timeout): nothing
+      // else would try again, and until then this instance is not ready.
+      const again = setTimeout(() => {
+        if (subscriber === sub && !live && sub.status === 'ready') void goLive(sub)
+      }, RESUBSCRIBE_MS)
+      again.unref()
       return
     }
     live = true
@@ -122,6 +135,9 @@ export function createRevocationFeed(channel: string, makeSubscriber: () => Redi
       }
     },
     deliver,
+    get live() {
+      return subscriber === null || live
+    },
     close() {
       listeners.clear()
       subscriber?.disconnect()

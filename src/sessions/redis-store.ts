@@ -315,6 +315,8 @@ export function createRedisStore(client: Redis | Cluster, makeSubscriber: () => 
 
     async ping() {
       await call(() => client.ping())
+      // Its connection reconnects on its own backoff, up to 2 s after the command connection.
+      if (!feed.live) throw unavailable(new Error('revocation feed not subscribed'))
     },
 
     async close() {

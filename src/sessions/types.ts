@@ -196,7 +196,10 @@ export interface SessionStore extends ShortLivedValues {
   /** Subscribes to revocations made by any instance sharing this store. */
   subscribe(listener: RevocationListener): () => void
 
-  /** Resolves when the store answers; rejects otherwise (readiness). */
+  /**
+   * Resolves when the store answers and, for a store with a feed, its revocation feed is
+   * subscribed; rejects otherwise (readiness).
+   */
   ping(): Promise<void>
 
   close(): Promise<void>
