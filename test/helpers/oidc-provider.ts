@@ -149,7 +149,8 @@ export async function startOidcProvider(t: TeardownHost, options: OidcProviderOp
   t.teardown(stop)
 
   const listening = await Promise.race([
-    waitForLine((l) => l['event'] === 'listening', 15_000),
+    // Only a failure waits this long: on a loaded 2-core machine its start once took over 15 s.
+    waitForLine((l) => l['event'] === 'listening', 60_000),
     exited.then(() => {
       throw new Error(`the OpenID Provider exited before listening: ${stderr}`)
     }),
