@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { writeKey } from '../../src/cli/keys-generate.js'
 import { DEFAULT_NODE_FLAGS, missingNodeFlags, wantedNodeFlags } from '../../src/cli/node-flags.js'
-import { buildCli, startProcess, type GatewayProcess } from '../helpers/cli.js'
+import { buildCli, runCli, startProcess, type GatewayProcess } from '../helpers/cli.js'
 import { send } from '../helpers/http.js'
 import { freePort, startRedis } from '../helpers/redis.js'
 import { value } from '../ops/prometheus.js'
@@ -110,3 +110,14 @@ routes: []
   gw.child.kill('SIGTERM')
   t.same(await gw.exited, { code: 0, signal: null })
 })
+
+t.test(
+  'a flag node does not know in PORTCULLIS_NODE_FLAGS stops the start with node’s own message and exit 9',
+  { skip: !canReexecute && 'this Node cannot re-execute: the flags are only named in a warning' },
+  async (t) => {
+    const dir = t.testdir({ 'gateway.yaml': 'server: { host: 127.0.0.1, port: 0 }\nroutes: []\n' })
+    const run = await runCli(['start', '--config', join(dir, 'gateway.yaml')], { env: { PORTCULLIS_NODE_FLAGS: '--no-such-flag' } })
+    t.equal(run.code, 9)
+    t.match(run.stderr, /bad option: --no-such-flag/)
+  },
+)
