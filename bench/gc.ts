@@ -2,9 +2,10 @@
  * `npm run bench:gc`: how much of each request outlives the young generation, bare
  * @fastify/http-proxy against the gateway.
  *
- * Each process runs alone with `--trace-gc-nvp` and no other node flags (as in production)
- * while wrk (or autocannon) drives it without a pause for BENCH_WINDOWS windows of
- * BENCH_SECONDS each (6 × 15 s). Per window: requests/s, p99, then per scavenge the bytes
+ * Each process runs alone with `--trace-gc-nvp` (the gateway adds the V8 flags it sets itself,
+ * src/cli/node-flags.ts, as in production; PORTCULLIS_NODE_FLAGS="" leaves them out) while
+ * wrk (or autocannon) drives it without a pause for BENCH_WINDOWS windows of BENCH_SECONDS
+ * each (6 × 15 s). Per window: requests/s, p99, then per scavenge the bytes
  * promoted to the old generation and the pause, and the number of full collections. A
  * request's objects should die young; a registry that keeps them past two scavenges shows up
  * as promoted bytes, longer scavenges and frequent full collections (docs/benchmarks.md).

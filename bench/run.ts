@@ -15,7 +15,7 @@
  * Environment: BENCH_ROUNDS (5), BENCH_SECONDS (5), BENCH_WARMUP (1, unmeasured seconds of load
  * before each run), BENCH_CONNECTIONS (50), BENCH_SIDE_ROUNDS (5; 0 skips the side-by-side
  * runs), BENCH_ONLY (comma-separated case names), BENCH_NODE_FLAGS (node flags for every proxy
- * process; default --min-semi-space-size=16, see below), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
+ * process, gateways included; default: the gateway's own, see below), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hashPassword } from '../src/auth/passwords.js'
 import { generatePem } from '../src/cli/keys-generate.js'
+import { DEFAULT_NODE_FLAGS } from '../src/cli/node-flags.js'
 import { loadGenerator, runLoad, type LoadResult } from './load.js'
 import { machineFacts, writeSection } from './report.js'
 import { cpuTimeMs, gatewayConfig, mintTokens, startProcess, startRedisServer, type Alg, type GatewayExtras } from './setup.js'
@@ -34,14 +35,24 @@ const WARMUP = Number(process.env['BENCH_WARMUP'] ?? 1)
 const ONLY = process.env['BENCH_ONLY']?.split(',')
 const SIDE_ROUNDS = Number(process.env['BENCH_SIDE_ROUNDS'] ?? 5)
 /**
- * Node flags for every proxy process, baselines and gateways alike. An idle V8 shrinks its
- * young generation back to 1 MB; under load it regrows only over many seconds, and until then
- * scavenges come about 14 times as often (measured with --trace-gc: 37 in the first second
- * back, against 7 a second in steady state). Each case's process idles while the others run;
- * the bare proxy, measured next to every case, never does. A floor at the size these
- * processes reach under load anyway (16 MB) measures both in their steady state.
+ * Node flags. A gateway sets its own (src/cli/node-flags.ts: `portcullis start` re-executes
+ * itself with them), so it is started with plain `node`, as an operator would. The baselines (the
+ * bare proxy, plain Fastify) get the same flags on their command line: an idle V8 shrinks its
+ * young generation back to 1 MB and regrows it only over many seconds of load, scavenging
+ * about 14 times as often meanwhile (--trace-gc: 37 in the first second back, against 7 a
+ * second in steady state); each case's process idles while the others run, the bare proxy
+ * measured next to every case never does, and the same floor on both sides measures both in
+ * their steady state. BENCH_NODE_FLAGS replaces the flags of every process, gateways included
+ * (on their command line and as PORTCULLIS_NODE_FLAGS, so they add nothing of their own). A
+ * Node that cannot re-execute a process (before 22.15) gets the gateway's flags on its command
+ * line too.
  */
-const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '--min-semi-space-size=16').split(' ').filter(Boolean)
+const GIVEN_FLAGS = process.env['BENCH_NODE_FLAGS']
+const NODE_FLAGS = (GIVEN_FLAGS ?? DEFAULT_NODE_FLAGS.join(' ')).split(' ').filter(Boolean)
+const canReexecute = typeof (process as { execve?: unknown }).execve === 'function'
+/** A gateway's node flags and environment: its own defaults unless BENCH_NODE_FLAGS says otherwise. */
+const GATEWAY_FLAGS = GIVEN_FLAGS !== undefined || !canReexecute ? NODE_FLAGS : []
+const GATEWAY_ENV: Record<string, string> = GIVEN_FLAGS !== undefined ? { PORTCULLIS_NODE_FLAGS: GIVEN_FLAGS } : {}
 
 interface CaseSpec {
   name: string
@@ -83,7 +94,7 @@ async function main(): Promise<void> {
   const gateway = (alg: Alg, extras: GatewayExtras = {}) => {
     const file = join(dir, `gateway-${configs++}.yaml`)
     writeFileSync(file, gatewayConfig(alg, keys.get(alg)!, dir, upstream.url, extras))
-    return startProcess('node', [...NODE_FLAGS, join(root, 'dist/cli.js'), 'start', '--config', file], children)
+    return startProcess('node', [...GATEWAY_FLAGS, join(root, 'dist/cli.js'), 'start', '--config', file], children, GATEWAY_ENV)
   }
   const bearer = async (alg: Alg) => ({ authorization: `Bearer ${(await mintTokens(alg, keys.get(alg)!, 1))[0]}` })
   // 1 vs 2 worker processes need a shared store: Redis, when redis-server is installed.
@@ -259,8 +270,8 @@ async function main(): Promise<void> {
         const sink = await startProcess('node', [join(root, 'bench/otlp-sink.mjs')], children)
         const file = join(dir, 'gateway-traced.yaml')
         writeFileSync(file, gatewayConfig('ES256', keys.get('ES256')!, dir, upstream.url))
-        const start = [...NODE_FLAGS, join(root, 'dist/cli.js'), 'start', '--config', file]
-        return startProcess('node', start, children, { OTEL_EXPORTER_OTLP_ENDPOINT: sink.url })
+        const start = [...GATEWAY_FLAGS, join(root, 'dist/cli.js'), 'start', '--config', file]
+        return startProcess('node', start, children, { ...GATEWAY_ENV, OTEL_EXPORTER_OTLP_ENDPOINT: sink.url })
       },
       headers: () => bearer('ES256'),
       baseline: 'es256-untraced',
@@ -387,7 +398,7 @@ async function main(): Promise<void> {
         '## Proxied requests: gateway vs bare proxy',
         '',
         machineFacts(),
-        `Load: ${loadGenerator()}, ${CONNECTIONS} connections, ${SECONDS} s per case, ${ROUNDS} rounds; in each round every case runs right after a run of its baseline, and its ratios are taken against that run; medians over rounds, with the range of the middle half of the rounds in brackets (a baseline row: the median of all its runs). CPU µs/req: user + system CPU time of the proxy process (and its workers) during the case, from /proc, over the requests served; lower is better. Every case runs on a process of its own (baselines too), started with \`node ${NODE_FLAGS.join(' ')}\`; ${WARMUP} s of unmeasured load before every run.`,
+        `Load: ${loadGenerator()}, ${CONNECTIONS} connections, ${SECONDS} s per case, ${ROUNDS} rounds; in each round every case runs right after a run of its baseline, and its ratios are taken against that run; medians over rounds, with the range of the middle half of the rounds in brackets (a baseline row: the median of all its runs). CPU µs/req: user + system CPU time of the proxy process (and its workers) during the case, from /proc, over the requests served; lower is better. Every case runs on a process of its own (baselines too); ${GIVEN_FLAGS === undefined ? `gateways run with the V8 flags they set themselves (\`${DEFAULT_NODE_FLAGS.join(' ')}\`${canReexecute ? '' : ', given on their command line: this Node cannot re-execute them'}), baselines are started with the same` : `every process is started with \`node ${NODE_FLAGS.join(' ')}\` (BENCH_NODE_FLAGS)`}; ${WARMUP} s of unmeasured load before every run.`,
         `Command: \`${[ROUNDS !== 5 && `BENCH_ROUNDS=${ROUNDS}`, SECONDS !== 5 && `BENCH_SECONDS=${SECONDS}`, SIDE_ROUNDS !== 5 && `BENCH_SIDE_ROUNDS=${SIDE_ROUNDS}`, 'npm run bench'].filter(Boolean).join(' ')}\`.`,
         '',
         table,

@@ -15,7 +15,8 @@
  * sockets / without) of requests per second and of gateway CPU time per request.
  *
  * Environment: BENCH_ROUNDS (6 of each kind), BENCH_SECONDS (5), BENCH_CONNECTIONS (50, both gateways
- * together), BENCH_SOCKETS (1000), BENCH_NO_BUILD=1.
+ * together), BENCH_SOCKETS (1000), BENCH_NODE_FLAGS (node flags of both gateways, in place of
+ * the V8 flags they set themselves: src/cli/node-flags.ts), BENCH_NO_BUILD=1.
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs'
@@ -35,6 +36,10 @@ const CONNECTIONS = Number(process.env['BENCH_CONNECTIONS'] ?? 50)
 const SOCKETS = Number(process.env['BENCH_SOCKETS'] ?? 1000)
 /** Within maxSessionsPerUser (50): the sockets spread over this many sessions of one user. */
 const SESSIONS = 20
+/** Given to node and as PORTCULLIS_NODE_FLAGS, so that the gateways add none of their own. */
+const GIVEN_FLAGS = process.env['BENCH_NODE_FLAGS']
+const NODE_FLAGS = (GIVEN_FLAGS ?? '').split(' ').filter(Boolean)
+const NODE_ENV: Record<string, string> = GIVEN_FLAGS === undefined ? {} : { PORTCULLIS_NODE_FLAGS: GIVEN_FLAGS }
 
 interface Gateway {
   url: string
@@ -78,7 +83,7 @@ routes:
   )
   const gateways: Gateway[] = []
   for (let i = 0; i < 2; i++) {
-    const served = await startProcess('node', ['--min-semi-space-size=16', join(root, 'dist/cli.js'), 'start', '--config', config], children)
+    const served = await startProcess('node', [...NODE_FLAGS, join(root, 'dist/cli.js'), 'start', '--config', config], children, NODE_ENV)
     gateways.push({ ...served, tokens: await signIn(served.url, SESSIONS) })
   }
   const load = async (gw: Gateway, seconds: number): Promise<Run> => {

@@ -23,7 +23,10 @@ Run "portcullis <command> --help" for a command's options.`,
   start: `Usage: portcullis start [--config FILE]
 
 Runs the gateway. FILE defaults to $PORTCULLIS_CONFIG, then ./gateway.yaml.
-SIGHUP or a change to FILE reloads it; SIGTERM/SIGINT drain in-flight requests and exit 0.`,
+SIGHUP or a change to FILE reloads it; SIGTERM/SIGINT drain in-flight requests and exit 0.
+It runs node with --min-semi-space-size=16 (re-executing itself in place when started
+without it); $PORTCULLIS_NODE_FLAGS replaces that list (empty: none), and a flag given to
+node itself wins.`,
   'check-config': `Usage: portcullis check-config [--config FILE]
 
 Prints "ok" and exits 0 when FILE is valid (keys included); else prints every problem
@@ -67,8 +70,12 @@ export async function main(argv: string[]): Promise<number> {
       case 'start': {
         if (wantsHelp) return help('start')
         const { values } = parseArgs({ args: rest, options: { config: { type: 'string', short: 'c' } } })
+        // First, before anything is loaded or started: this may replace the process with one
+        // that runs with the gateway's V8 flags (src/cli/node-flags.ts).
+        const { applyNodeFlags } = await import('./cli/node-flags.js')
+        const flags = applyNodeFlags()
         const { runStart } = await import('./cli/start.js')
-        return await runStart(configPath(values.config))
+        return await runStart(configPath(values.config), flags)
       }
       case 'check-config': {
         if (wantsHelp) return help('check-config')

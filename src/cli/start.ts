@@ -12,14 +12,17 @@ import { createLogger } from '../ops/logger.js'
 import { workersAdminSources } from './worker-admin.js'
 import { cannotListen, runPrimary, STOP_MESSAGE, workerCount } from './workers.js'
 import { watchConfig } from '../ops/watch.js'
+import type { FlagsOutcome } from './node-flags.js'
 
 /** Resolves -1: the process stays up until a signal (the primary of several workers: its exit code). */
-export async function runStart(configPath: string): Promise<number> {
+export async function runStart(configPath: string, flags: FlagsOutcome = { applied: 'already' }): Promise<number> {
   if (cluster.isPrimary) {
     const config = await loadGatewayConfig(configPath, process.env)
     const count = workerCount(config.server.workers)
     if (count > 1) {
       const log = createLogger(config.server.logLevel)
+      // Workers get the flags anyway (forked with them): only the primary, which serves nothing, lacks them.
+      if (flags.applied === 'no') log.info({ flags: flags.missing }, 'primary runs without these V8 flags; its workers have them')
       // Before any worker is forked: a taken admin port stops the start, as the public one does.
       const admin = config.server.admin ? await listenAdmin(config.server.admin, workersAdminSources(), log, configPath) : null
       if (admin) log.info({ url: admin.url }, 'admin listener: /metrics, /healthz, /readyz (every worker)')
@@ -38,6 +41,12 @@ export async function runStart(configPath: string): Promise<number> {
   })
   if (gateway === undefined) return 1
   const log = gateway.logger
+  if (flags.applied === 'no') {
+    log.warn(
+      { flags: flags.missing, node: process.version },
+      'running without these V8 flags: this Node cannot re-execute itself (process.execve needs Node 22.15+, not Windows); pass them to node, or set PORTCULLIS_NODE_FLAGS',
+    )
+  }
   const reload = (trigger: string) => {
     // Shutting down: a new generation would only be drained again.
     if (gateway.draining) return

@@ -13,6 +13,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { availableParallelism } from 'node:os'
 import type { Logger } from 'pino'
 import { watchConfig } from '../ops/watch.js'
+import { workerExecArgv } from './node-flags.js'
 
 /** What the primary sends a worker to make it drain and exit (src/cli/start.ts). */
 export const STOP_MESSAGE = 'portcullis:stop'
@@ -100,6 +101,8 @@ export function runPrimary(configPath: string, count: number, log: Logger, shutd
       }
       setTimeout(() => stopping || fork(), Math.min(1000 * quickDeaths, 5000)).unref()
     })
+    // The gateway's V8 flags, whether or not the primary could re-execute itself with them.
+    cluster.setupPrimary({ execArgv: workerExecArgv() })
     for (let i = 0; i < count; i++) fork()
     // The logger's base already carries this process's `pid`: a second one would repeat the key.
     log.info({ workers: count }, 'portcullis primary started')
