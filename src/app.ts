@@ -20,6 +20,7 @@ import { healthRoutes, type Readiness } from './ops/health.js'
 import { instrumentStore } from './ops/instrument-store.js'
 import { accessLogFor, cutShortStatus } from './ops/access-log.js'
 import { requestId } from './ops/logger.js'
+import { requestLoggerFactory } from './ops/request-logger.js'
 import { GatewayMetrics } from './ops/metrics.js'
 import { metricsRoutes } from './ops/metrics-route.js'
 import { createLimiters, type RateLimitStore } from './ops/rate-limit.js'
@@ -81,6 +82,8 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const app = Fastify({
     loggerInstance: deps.logger,
     genReqId: requestId,
+    // request.log is made only when a request logs through it (most never do).
+    childLoggerFactory: requestLoggerFactory,
     trustProxy: server.trustProxy,
     bodyLimit: server.bodyLimit,
     // One access line per request, written by our onResponse hook, instead of Fastify's two.

@@ -16,7 +16,7 @@ import type { Logger } from 'pino'
 import { problemOf, PROBLEM_CONTENT_TYPE } from './errors.js'
 import { continueOnFirstRead } from './expect-continue.js'
 import { createListener, type Listener, type ListenerTls, type Listening, type ServerLimits } from './listener.js'
-import { OpenList } from './open-list.js'
+import { OpenList, type OpenEntry } from './open-list.js'
 import { requestHeadProblem } from './request-head.js'
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void
@@ -30,7 +30,7 @@ export interface Generation {
 }
 
 /** A request's response or an upgraded socket: what a generation is still serving. */
-type Open = { once(event: 'close', fn: () => void): unknown; destroy(): unknown }
+type Open = { on(event: 'close', fn: () => void): unknown; destroy(): unknown }
 
 /**
  * After the drain timeout, open WebSockets get a close frame and this long to answer it
@@ -275,12 +275,22 @@ export class GenerationServer {
 
   #track(slot: Slot, stream: Open): void {
     slot.served++
-    const entry = slot.open.add(stream)
-    stream.once('close', () => {
-      slot.open.remove(entry)
-      if (slot.retired && slot.open.size === 0 && slot.onDrained) slot.onDrained()
-    })
+    const tracked = stream as Tracked
+    tracked[kSlot] = slot
+    tracked[kEntry] = slot.open.add(stream)
+    // One shared listener, not a closure per request ('close' comes once, so `on` will do).
+    stream.on('close', untrack)
   }
+}
+
+const kSlot = Symbol('portcullis.slot')
+const kEntry = Symbol('portcullis.openEntry')
+type Tracked = Open & { [kSlot]: Slot; [kEntry]: OpenEntry<Open> }
+
+function untrack(this: Tracked): void {
+  const slot = this[kSlot]
+  slot.open.remove(this[kEntry])
+  if (slot.retired && slot.open.size === 0 && slot.onDrained) slot.onDrained()
 }
 
 /**
