@@ -141,9 +141,10 @@ export function createVerifier(opts: VerifierOptions): Verifier {
   const cached = (token: string): AccessClaims | undefined => {
     const hit = lookup(token)
     if (!hit) return undefined
-    stats.hits++
     const nowSec = Math.floor(now() / 1000)
+    // Out of its times, the caller goes on to the verifier, which counts it.
     if (hit.exp <= nowSec - toleranceSec || (typeof hit.nbf === 'number' && hit.nbf > nowSec + toleranceSec)) return undefined
+    stats.hits++
     return hit
   }
   return Object.assign(verify, { cached, cacheStats: stats })

@@ -64,6 +64,18 @@ t.test('hits and misses are counted once per look-up that decides', async (t) =>
   t.equal(stats.held().entries, 2)
 })
 
+t.test('a held token past its exp counts once, as a hit in the verifier that refuses it', async (t) => {
+  const keyring = await loadKeyring(undefined, 'ES256')
+  let now = NOW
+  const verify = createVerifier({ ...options, keyring, now: () => now })
+  const token = await makeToken(keyring, { exp: 60 }, NOW)
+  await verify(token)
+  now += 120_000
+  t.equal(verify.cached(token), undefined)
+  await t.rejects(verify(token), { code: 'token_expired' })
+  t.same({ hits: verify.cacheStats.hits, misses: verify.cacheStats.misses }, { hits: 1, misses: 1 })
+})
+
 t.test('/metrics shows the cache: hits and misses of real requests, entries and bytes held', async (t) => {
   const up = await startUpstream(t)
   const gw = await startGateway(
