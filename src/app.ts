@@ -153,6 +153,8 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       audience: auth.audience,
       clockTolerance: auth.clockTolerance,
       maxLifetime: auth.accessTokenTtl,
+      cacheSize: auth.tokenCache.maxMemory,
+      cacheStats: metrics.tokenCache,
       now,
     }),
     isRevoked: revocationCheck(config.revocation.mode, deps.revocations, deps.store, now),

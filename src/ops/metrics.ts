@@ -9,6 +9,7 @@
  * lookup, an array read, an increment and a bucket search, and allocates nothing.
  */
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client'
+import type { TokenCacheStats } from '../auth/verify.js'
 import type { EndReason } from '../sessions/types.js'
 import { version } from '../version.js'
 import { CounterFamily, HistogramFamily, type CounterSeries, type HistogramSeries } from './metric-families.js'
@@ -98,6 +99,8 @@ function bind<const V extends string>(
 
 export class GatewayMetrics implements WebhookCounters {
   readonly registry: Registry
+  /** Counted by each config generation's verifier as plain numbers; read at scrape time. */
+  readonly tokenCache: TokenCacheStats = { hits: 0, misses: 0, held: () => ({ entries: 0, bytes: 0 }) }
   #sources: MetricSources = {}
   #routes = new Map<string, RouteSeries>()
   #certificateReloads: Record<'ok' | 'rejected', CounterSeries>
@@ -393,6 +396,38 @@ export class GatewayMetrics implements WebhookCounters {
           this.inc(sync.resyncs - counted)
           counted = sync.resyncs
         }
+      },
+    })
+    const tokenCache = this.tokenCache
+    const looked = { hit: 0, miss: 0 }
+    new Counter({
+      name: 'portcullis_token_cache_requests_total',
+      help: 'Access tokens looked up in the verified-token cache, by result (miss: a signature check was needed); a request refused after a hit (revoked, forbidden) counts twice.',
+      labelNames: ['result'],
+      registers,
+      collect() {
+        this.inc({ result: 'hit' }, tokenCache.hits - looked.hit)
+        this.inc({ result: 'miss' }, tokenCache.misses - looked.miss)
+        looked.hit = tokenCache.hits
+        looked.miss = tokenCache.misses
+      },
+    })
+    new Gauge({
+      name: 'portcullis_token_cache_entries',
+      help: 'Verified access tokens held in the cache (auth.tokenCache).',
+      registers,
+      aggregator: 'sum',
+      collect() {
+        this.set(tokenCache.held().entries)
+      },
+    })
+    new Gauge({
+      name: 'portcullis_token_cache_bytes',
+      help: 'Heap the verified-token cache holds, as it reckons it (at most auth.tokenCache.maxMemory).',
+      registers,
+      aggregator: 'sum',
+      collect() {
+        this.set(tokenCache.held().bytes)
       },
     })
     new Gauge({
