@@ -1,0 +1,256 @@
+/**
+ * `npm run bench:population`: the gateway under a population of users, beside the bare proxy,
+ * HAProxy 2.6 `jwt_verify` (ES256) and nginx (plain proxy), in the same run (issue #20).
+ *
+ * For each population (N sessions drawn from a Zipf distribution, tokens renewed every TTL of
+ * simulated time: bench/population-tokens.ts; or `cold`, a never-seen token on every request)
+ * four servers are started, each pinned to one core (BENCH_CPU) while wrk, the upstream and this
+ * script share the other: the bare @fastify/http-proxy, the gateway (`portcullis start`, access
+ * log on, memory store, cached revocation), HAProxy and nginx. Every round runs each server in
+ * turn (the order rotates from round to round), WARMUP unmeasured seconds then SECONDS measured,
+ * all with a different Authorization header per request. Ratios to the bare proxy and to HAProxy
+ * are taken within each round; the table shows their medians over rounds.
+ *
+ * Environment: BENCH_POPULATIONS (1k,10k,100k,1m,cold), BENCH_ROUNDS (5; 1m runs at most 3),
+ * BENCH_SECONDS (5), BENCH_WARMUP (1), BENCH_CONNECTIONS (50), BENCH_TTL (300, simulated
+ * seconds), BENCH_SESSION_RATE (1/30: requests per session per simulated second),
+ * BENCH_ZIPF_S (1), BENCH_CPU (1: the core the servers run on), BENCH_NODE_FLAGS (none: the
+ * gateway runs as `portcullis start` does), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { generatePem } from '../src/cli/keys-generate.js'
+import { hasWrk, runRaw } from './load.js'
+import { startHaproxy, startNginx } from './peers.js'
+import { es256Minter, type PopulationModel, REAL_TOKEN_TTL, TokenStream } from './population-tokens.js'
+import { machineFacts, writeSection } from './report.js'
+import { fixed, median } from './stats.js'
+import { cpuTimeMs, gatewayConfig, rssBytes, startProcess } from './setup.js'
+
+const env = (name: string, fallback: string) => process.env[name] ?? fallback
+const ROUNDS = Number(env('BENCH_ROUNDS', '5'))
+const SECONDS = Number(env('BENCH_SECONDS', '5'))
+const WARMUP = Number(env('BENCH_WARMUP', '1'))
+const CONNECTIONS = Number(env('BENCH_CONNECTIONS', '50'))
+const TTL = Number(env('BENCH_TTL', '300'))
+const SESSION_RATE = parseRate(env('BENCH_SESSION_RATE', '1/30'))
+const ZIPF_S = Number(env('BENCH_ZIPF_S', '1'))
+const CPU = env('BENCH_CPU', '1')
+const NODE_FLAGS = env('BENCH_NODE_FLAGS', '').split(' ').filter(Boolean)
+const POPULATIONS = env('BENCH_POPULATIONS', '1k,10k,100k,1m,cold').split(',').filter(Boolean)
+/** The 1M population takes minutes of minting and memory per round: fewer rounds. */
+const MAX_ROUNDS_1M = 3
+const SERVERS = ['bare', 'gateway', 'haproxy', 'nginx'] as const
+type ServerName = (typeof SERVERS)[number]
+const LABEL: Record<ServerName, string> = { bare: 'bare proxy', gateway: 'gateway', haproxy: 'HAProxy jwt_verify', nginx: 'nginx (no auth)' }
+
+function parseRate(text: string): number {
+  const [a, b = '1'] = text.split('/')
+  return Number(a) / Number(b)
+}
+
+function parsePopulation(text: string): number | 'cold' {
+  if (text === 'cold') return 'cold'
+  const m = /^(\d+)([km]?)$/i.exec(text)
+  if (!m) throw new Error(`BENCH_POPULATIONS: ${text} is not a size (1k, 10k, 100k, 1m, cold)`)
+  return Number(m[1]) * ({ '': 1, k: 1e3, m: 1e6 } as Record<string, number>)[m[2]!.toLowerCase()]!
+}
+
+interface Sample {
+  rps: number
+  p50: number
+  p99: number
+  p999: number
+  cpuUs: number
+  rssMiB: number
+  failures: number
+  /** The gateway: share of measured requests carrying a token sent for the first time. */
+  freshShare?: number
+  /** The gateway: the run sent more requests than the stream segment held (tokens reused). */
+  wrapped?: boolean
+}
+
+async function main(): Promise<void> {
+  if (!hasWrk) throw new Error('bench:population needs wrk (scripts/bench-deps.sh installs it)')
+  const root = new URL('..', import.meta.url).pathname
+  if (!process.env['BENCH_NO_BUILD']) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
+  // This script, and through it wrk and the upstream, on every core but the servers' one.
+  const others = otherCores(CPU)
+  execFileSync('taskset', ['-a', '-p', '-c', others, String(process.pid)], { stdio: 'ignore' })
+  const pin = ['taskset', '-c', CPU]
+  const pem = generatePem('ES256')
+  const mint = es256Minter(pem)
+  const results = new Map<string, Map<ServerName, Sample[]>>()
+  const started = Date.now()
+
+  for (const label of POPULATIONS) {
+    const users = parsePopulation(label)
+    const rounds = users !== 'cold' && users >= 1e6 ? Math.min(ROUNDS, MAX_ROUNDS_1M) : ROUNDS
+    const dir = mkdtempSync(join(tmpdir(), 'portcullis-population-'))
+    const children: Array<{ kill(): void }> = []
+    const upstream = await startProcess('node', [join(root, 'bench/upstream.mjs')], children)
+    const config = join(dir, 'gateway.yaml')
+    writeFileSync(config, gatewayConfig('ES256', pem, dir, upstream.url))
+    const servers: Record<ServerName, { url: string; pid: number }> = {
+      bare: await startProcess(pin[0]!, [...pin.slice(1), 'node', ...NODE_FLAGS, join(root, 'bench/bare-proxy.mjs'), upstream.url], children),
+      gateway: await startProcess(
+        pin[0]!,
+        [...pin.slice(1), 'node', ...NODE_FLAGS, join(root, 'dist/cli.js'), 'start', '--config', config],
+        children,
+      ),
+      haproxy: await startHaproxy(dir, pem, upstream.url, pin, children),
+      nginx: await startNginx(dir, upstream.url, pin, children),
+    }
+    const model: PopulationModel = { users, s: ZIPF_S, ttl: TTL, rate: SESSION_RATE, seed: 20 }
+    const stream = new TokenStream(model, mint)
+    const samples = new Map<ServerName, Sample[]>(SERVERS.map((s) => [s, []]))
+    results.set(label, samples)
+    // The segment of the stream a gateway run gets: more than it can send, so it never wraps.
+    let gatewayRps = 15_000
+    const segment = (seconds: number) => Math.ceil(gatewayRps * 1.4 * seconds) + CONNECTIONS + 1000
+
+    const run = async (name: ServerName): Promise<Sample> => {
+      const { url, pid } = servers[name]
+      const target = url + '/api/x'
+      if (name !== 'gateway') {
+        // No cache (HAProxy) or no verification at all: a sample of the stream's tokens, cycled.
+        const tokens = stream.peek(20_000)
+        if (WARMUP > 0) await runRaw({ url: target, connections: CONNECTIONS, seconds: WARMUP, tokens })
+        return (await measure(target, pid, tokens)).sample
+      }
+      // The gateway gets the stream in order: what it sent is taken off the front.
+      if (WARMUP > 0) {
+        const tokens = stream.peek(segment(WARMUP))
+        const warm = await runRaw({ url: target, connections: CONNECTIONS, seconds: WARMUP, tokens })
+        gatewayRps = Math.max(gatewayRps * 0.5, warm.rps)
+        stream.consume(Math.min(tokens.length, warm.requests + CONNECTIONS + 1))
+      }
+      const tokens = stream.peek(segment(SECONDS))
+      const r = await measure(target, pid, tokens)
+      gatewayRps = Math.max(gatewayRps, r.requests / r.seconds)
+      const sent = r.requests + CONNECTIONS + 1
+      const fresh = stream.consume(Math.min(tokens.length, sent))
+      return { ...r.sample, freshShare: fresh / Math.min(tokens.length, sent), wrapped: sent > tokens.length }
+    }
+
+    console.log(`\npopulation ${label}: ${rounds} rounds, servers pinned to CPU ${CPU}`)
+    for (let round = 0; round < rounds; round++) {
+      for (let k = 0; k < SERVERS.length; k++) {
+        const name = SERVERS[(round + k) % SERVERS.length]!
+        const s = await run(name)
+        samples.get(name)!.push(s)
+        console.log(
+          `${label.padEnd(5)} round ${round + 1} ${name.padEnd(8)} ${s.rps.toFixed(0).padStart(6)} req/s  p50 ${fixed(s.p50)}  p99 ${fixed(s.p99)}  p99.9 ${fixed(s.p999)} ms  ${s.cpuUs.toFixed(0)} µs CPU/req  RSS ${s.rssMiB.toFixed(0)} MiB  failures ${s.failures}` +
+            (s.freshShare === undefined ? '' : `  new tokens ${(100 * s.freshShare).toFixed(1)}%${s.wrapped ? ' (WRAPPED)' : ''}`),
+        )
+      }
+    }
+    console.log(`population ${label}: ${stream.minted} tokens minted`)
+    for (const c of children) c.kill()
+  }
+
+  const text = report(results)
+  console.log('\n' + text)
+  console.log(`\n(${((Date.now() - started) / 60_000).toFixed(1)} minutes)`)
+  if (!process.env['BENCH_NO_WRITE']) writeSection(join(root, 'docs/benchmarks.md'), 'population', text)
+  process.exit(0)
+}
+
+/** One measured run: load, and the server's CPU time (from /proc) and memory around it. */
+async function measure(url: string, pid: number, tokens: string[]): Promise<{ sample: Sample; requests: number; seconds: number }> {
+  const before = cpuTimeMs(pid)
+  const r = await runRaw({ url, connections: CONNECTIONS, seconds: SECONDS, tokens })
+  const after = cpuTimeMs(pid)
+  const rss = rssBytes(pid)
+  const sample: Sample = {
+    rps: r.rps,
+    p50: r.p50ms,
+    p99: r.p99ms,
+    p999: r.p999ms,
+    cpuUs: before === null || after === null ? Number.NaN : ((after - before) * 1000) / r.requests,
+    rssMiB: rss === null ? Number.NaN : rss / 2 ** 20,
+    failures: (r.non2xx ?? 0) + r.errors,
+  }
+  return { sample, requests: r.requests, seconds: r.seconds }
+}
+
+function otherCores(cpu: string): string {
+  const all = execFileSync('nproc', ['--all']).toString().trim()
+  const list = Array.from({ length: Number(all) }, (_, i) => String(i)).filter((c) => c !== cpu)
+  return list.length > 0 ? list.join(',') : cpu
+}
+
+const ratio = (xs: number[]) => (xs.some((x) => !Number.isFinite(x)) ? Number.NaN : median(xs))
+const times = (x: number) => `${fixed(x)}×`
+const verdict = (ok: boolean) => (ok ? 'pass' : '**FAIL**')
+
+function report(results: Map<string, Map<ServerName, Sample[]>>): string {
+  const absolute: string[] = []
+  const ratios: string[] = []
+  const targets: string[] = []
+  for (const [label, samples] of results) {
+    const of = (name: ServerName) => samples.get(name)!
+    const per = (name: ServerName, f: (s: Sample) => number, base: ServerName) => ratio(of(name).map((s, i) => f(s) / f(of(base)[i]!)))
+    for (const name of SERVERS) {
+      const ss = of(name)
+      const m = (f: (s: Sample) => number) => median(ss.map(f))
+      const fresh =
+        name === 'gateway' ? `${fixed(100 * m((s) => s.freshShare ?? Number.NaN), 1)}%${ss.some((s) => s.wrapped) ? ' (wrapped)' : ''}` : ''
+      absolute.push(
+        `| ${label} | ${LABEL[name]} | ${m((s) => s.rps).toFixed(0)} | ${fixed(m((s) => s.p50))} | ${fixed(m((s) => s.p99))} | ${fixed(m((s) => s.p999))} | ${m((s) => s.cpuUs).toFixed(0)} | ${m((s) => s.rssMiB).toFixed(0)} | ${fresh} | ${ss.reduce((a, s) => a + s.failures, 0)} |`,
+      )
+      if (name === 'bare') continue
+      const pair = (f: (s: Sample) => number) => `${times(per(name, f, 'bare'))} / ${name === 'haproxy' ? '1×' : times(per(name, f, 'haproxy'))}`
+      ratios.push(
+        `| ${label} | ${LABEL[name]} | ${pair((s) => s.rps)} | ${pair((s) => s.p50)} | ${pair((s) => s.p99)} | ${pair((s) => s.p999)} | ${pair((s) => s.cpuUs)} | ${pair((s) => s.rssMiB)} |`,
+      )
+    }
+    const rpsHa = per('gateway', (s) => s.rps, 'haproxy')
+    const rpsBare = per('gateway', (s) => s.rps, 'bare')
+    const p99Ha = per('gateway', (s) => s.p99, 'haproxy')
+    const users = parsePopulation(label)
+    if (users === 'cold') targets.push(`- cold: req/s ≥ 0.9× HAProxy: ${times(rpsHa)} ${verdict(rpsHa >= 0.9)}`)
+    else if (users <= 100_000)
+      targets.push(
+        `- ${label}: req/s ≥ 1.25× HAProxy: ${times(rpsHa)} ${verdict(rpsHa >= 1.25)}; ≥ 1.0× bare: ${times(rpsBare)} ${verdict(rpsBare >= 1)}; p99 ≤ HAProxy's: ${times(p99Ha)} ${verdict(p99Ha <= 1)}`,
+      )
+  }
+  const rounds = (label: string) => results.get(label)!.get('gateway')!.length
+  return [
+    '## Population: many users, renewed tokens, peers in the same run',
+    '',
+    machineFacts(),
+    `Load: wrk 4 (1 thread), ${CONNECTIONS} connections, a different Authorization header on every request; ${WARMUP} s unmeasured then ${SECONDS} s measured per server per round; rounds: ${[...results.keys()].map((l) => `${l} ${rounds(l)}`).join(', ')}; the order of the servers rotates each round. Each server is pinned to CPU ${CPU} (\`taskset\`), wrk, the upstream and the script to the other core(s). Gateway: \`portcullis start\`${NODE_FLAGS.length ? ` under \`node ${NODE_FLAGS.join(' ')}\`` : ''}, ES256, access log on (to /dev/null), memory store, revocation cached. Population model: Zipf s = ${ZIPF_S}, simulated TTL ${TTL} s, ${fixed(SESSION_RATE, 3)} requests per session per simulated second; tokens valid ${REAL_TOKEN_TTL / 3600} h in real time.`,
+    `Command: \`${[
+      ROUNDS !== 5 && `BENCH_ROUNDS=${ROUNDS}`,
+      SECONDS !== 5 && `BENCH_SECONDS=${SECONDS}`,
+      process.env['BENCH_POPULATIONS'] && `BENCH_POPULATIONS=${process.env['BENCH_POPULATIONS']}`,
+      'npm run bench:population',
+    ]
+      .filter(Boolean)
+      .join(' ')}\`.`,
+    '',
+    "Medians over rounds. CPU µs/req: user + system time of the server (nginx: master and worker) over the requests it answered. RSS after each run. New tokens: share of the gateway's measured requests whose token it had never been sent before.",
+    '',
+    '| population | server | req/s | p50 ms | p99 ms | p99.9 ms | CPU µs/req | RSS MiB | new tokens | non-2xx + errors |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...absolute,
+    '',
+    'Ratios, each taken within a round and then the median over rounds: **vs the bare proxy / vs HAProxy** (req/s: higher is better; latency, CPU and memory: lower is better).',
+    '',
+    '| population | server | req/s | p50 | p99 | p99.9 | CPU/req | RSS |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+    ...ratios,
+    '',
+    'Targets (issue #20):',
+    '',
+    ...targets,
+  ].join('\n')
+}
+
+main().catch((err: unknown) => {
+  console.error(err)
+  process.exit(1)
+})
