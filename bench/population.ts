@@ -20,7 +20,7 @@
  */
 import { execFileSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generatePem } from '../src/cli/keys-generate.js'
 import { hasWrk, runRaw } from './load.js'
@@ -86,6 +86,7 @@ async function main(): Promise<void> {
   const mint = es256Minter(pem)
   const results = new Map<string, Map<ServerName, Sample[]>>()
   const started = Date.now()
+  const loadAtStart = loadavg()[1]!
 
   for (const label of POPULATIONS) {
     const users = parsePopulation(label)
@@ -157,9 +158,12 @@ async function main(): Promise<void> {
     for (const c of children) c.kill()
   }
 
-  const text = report(results)
+  const minutes = (Date.now() - started) / 60_000
+  const text = report(
+    results,
+    `${minutes.toFixed(0)} minutes; load average of the machine (5 min) ${fixed(loadAtStart, 1)} at the start, ${fixed(loadavg()[1]!, 1)} at the end`,
+  )
   console.log('\n' + text)
-  console.log(`\n(${((Date.now() - started) / 60_000).toFixed(1)} minutes)`)
   if (!process.env['BENCH_NO_WRITE']) writeSection(join(root, 'docs/benchmarks.md'), 'population', text)
   process.exit(0)
 }
@@ -199,7 +203,7 @@ const ratio = (xs: number[]) => median(xs.filter((x) => Number.isFinite(x) && x 
 const times = (x: number) => `${fixed(x)}×`
 const verdict = (ok: boolean) => (ok ? 'pass' : '**FAIL**')
 
-function report(results: Map<string, Map<ServerName, Sample[]>>): string {
+function report(results: Map<string, Map<ServerName, Sample[]>>, when: string): string {
   const absolute: string[] = []
   const ratios: string[] = []
   const targets: string[] = []
@@ -243,7 +247,7 @@ function report(results: Map<string, Map<ServerName, Sample[]>>): string {
       'npm run bench:population',
     ]
       .filter(Boolean)
-      .join(' ')}\`.`,
+      .join(' ')}\` (${when}: on 2 cores, anything far above 2 means the servers measured had a fraction of a core).`,
     '',
     "Medians over rounds. CPU µs/req: user + system time of the server (nginx: master and worker) over the requests it answered. RSS after each run. New tokens: share of the gateway's measured requests whose token it had never been sent before.",
     '',
