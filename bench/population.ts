@@ -15,7 +15,7 @@
  * BENCH_SECONDS (5), BENCH_WARMUP (1), BENCH_PREWARM (10: seconds of the population sent to the
  * gateway before the first round), BENCH_CONNECTIONS (50), BENCH_TTL (300, simulated
  * seconds), BENCH_SESSION_RATE (1/30: requests per session per simulated second),
- * BENCH_ZIPF_S (1), BENCH_CPU (1: the core the servers run on), BENCH_NODE_FLAGS (none: the
+ * BENCH_ZIPF_S (1), BENCH_CPU (1: the core the servers run on; `none` pins nothing), BENCH_NODE_FLAGS (none: the
  * gateway runs as `portcullis start` does), BENCH_NO_BUILD=1, BENCH_NO_WRITE=1.
  */
 import { execFileSync } from 'node:child_process'
@@ -79,9 +79,10 @@ async function main(): Promise<void> {
   const root = new URL('..', import.meta.url).pathname
   if (!process.env['BENCH_NO_BUILD']) execFileSync('npm', ['run', 'build'], { cwd: root, stdio: 'inherit' })
   // This script, and through it wrk and the upstream, on every core but the servers' one.
-  const others = otherCores(CPU)
-  execFileSync('taskset', ['-a', '-p', '-c', others, String(process.pid)], { stdio: 'ignore' })
-  const pin = ['taskset', '-c', CPU]
+  const pinned = CPU !== 'none'
+  if (pinned) execFileSync('taskset', ['-a', '-p', '-c', otherCores(CPU), String(process.pid)], { stdio: 'ignore' })
+  // `env` runs the command as it is: the same argv shape either way.
+  const pin = pinned ? ['taskset', '-c', CPU] : ['env']
   const pem = generatePem('ES256')
   const mint = es256Minter(pem)
   const results = new Map<string, Map<ServerName, Sample[]>>()
@@ -142,7 +143,7 @@ async function main(): Promise<void> {
     // Before the first round the gateway has been up for a while: its cache holds what the
     // population sent it (for 1k–10k sessions, several TTLs of simulated time).
     if (PREWARM > 0) await feedGateway(PREWARM, false)
-    console.log(`\npopulation ${label}: ${rounds} rounds, servers pinned to CPU ${CPU}`)
+    console.log(`\npopulation ${label}: ${rounds} rounds, servers ${pinned ? `pinned to CPU ${CPU}` : 'not pinned'}`)
     for (let round = 0; round < rounds; round++) {
       for (let k = 0; k < SERVERS.length; k++) {
         const name = SERVERS[(round + k) % SERVERS.length]!
@@ -239,10 +240,11 @@ function report(results: Map<string, Map<ServerName, Sample[]>>, when: string): 
     '## Population: many users, renewed tokens, peers in the same run',
     '',
     machineFacts(),
-    `Load: wrk 4 (1 thread), ${CONNECTIONS} connections, a different Authorization header on every request; ${WARMUP} s unmeasured then ${SECONDS} s measured per server per round, after ${PREWARM} s of the population sent to the gateway alone; rounds: ${[...results.keys()].map((l) => `${l} ${rounds(l)}`).join(', ')}; the order of the servers rotates each round. Each server is pinned to CPU ${CPU} (\`taskset\`), wrk, the upstream and the script to the other core(s). Gateway: \`portcullis start\`${NODE_FLAGS.length ? ` under \`node ${NODE_FLAGS.join(' ')}\`` : ''}, ES256, access log on (to /dev/null), memory store, revocation cached. Population model: Zipf s = ${ZIPF_S}, simulated TTL ${TTL} s, ${fixed(SESSION_RATE, 3)} requests per session per simulated second; tokens valid ${REAL_TOKEN_TTL / 3600} h in real time.`,
+    `Load: wrk 4 (1 thread), ${CONNECTIONS} connections, a different Authorization header on every request; ${WARMUP} s unmeasured then ${SECONDS} s measured per server per round, after ${PREWARM} s of the population sent to the gateway alone; rounds: ${[...results.keys()].map((l) => `${l} ${rounds(l)}`).join(', ')}; the order of the servers rotates each round. ${CPU === 'none' ? 'No process is pinned to a core.' : `Each server is pinned to CPU ${CPU} (\`taskset\`), wrk, the upstream and the script to the other core(s).`} Gateway: \`portcullis start\`${NODE_FLAGS.length ? ` under \`node ${NODE_FLAGS.join(' ')}\`` : ''}, ES256, access log on (to /dev/null), memory store, revocation cached. Population model: Zipf s = ${ZIPF_S}, simulated TTL ${TTL} s, ${fixed(SESSION_RATE, 3)} requests per session per simulated second; tokens valid ${REAL_TOKEN_TTL / 3600} h in real time.`,
     `Command: \`${[
       ROUNDS !== 3 && `BENCH_ROUNDS=${ROUNDS}`,
       SECONDS !== 5 && `BENCH_SECONDS=${SECONDS}`,
+      CPU !== '1' && `BENCH_CPU=${CPU}`,
       process.env['BENCH_POPULATIONS'] && `BENCH_POPULATIONS=${process.env['BENCH_POPULATIONS']}`,
       'npm run bench:population',
     ]
