@@ -4,9 +4,10 @@
  *
  * For each population (N sessions drawn from a Zipf distribution, tokens renewed every TTL of
  * simulated time: bench/population-tokens.ts; or `cold`, a never-seen token on every request)
- * four servers are started, each pinned to one core (BENCH_CPU) while wrk, the upstream and this
- * script share the other: the bare @fastify/http-proxy, the gateway (`portcullis start`, access
- * log on, memory store, cached revocation), HAProxy and nginx. Every round runs each server in
+ * five servers are started, each pinned to one core (BENCH_CPU) while wrk, the upstream and this
+ * script share the other: the bare @fastify/http-proxy, a second copy of it (an A/A control: the
+ * same program, so any ratio other than 1.00× is the method's own noise), the gateway
+ * (`portcullis start`, access log on, memory store, cached revocation), HAProxy and nginx. Every round runs each server in
  * turn (the order rotates from round to round), WARMUP unmeasured seconds then SECONDS measured,
  * all with a different Authorization header per request. Ratios to the bare proxy and to HAProxy
  * are taken within each round; the table shows their medians over rounds.
@@ -42,11 +43,17 @@ const ZIPF_S = Number(env('BENCH_ZIPF_S', '1'))
 const CPU = env('BENCH_CPU', '1')
 const NODE_FLAGS = env('BENCH_NODE_FLAGS', '').split(' ').filter(Boolean)
 const POPULATIONS = env('BENCH_POPULATIONS', '1k,10k,100k,1m,cold').split(',').filter(Boolean)
-/** The 1M population takes minutes of minting and memory per round: fewer rounds. */
+/** Each 1M round mints a token for nearly every request the gateway takes (first contacts): at most 3. */
 const MAX_ROUNDS_1M = 3
-const SERVERS = ['bare', 'gateway', 'haproxy', 'nginx'] as const
+const SERVERS = ['bare', 'bare-again', 'gateway', 'haproxy', 'nginx'] as const
 type ServerName = (typeof SERVERS)[number]
-const LABEL: Record<ServerName, string> = { bare: 'bare proxy', gateway: 'gateway', haproxy: 'HAProxy jwt_verify', nginx: 'nginx (no auth)' }
+const LABEL: Record<ServerName, string> = {
+  bare: 'bare proxy',
+  'bare-again': 'bare proxy again (A/A control)',
+  gateway: 'gateway',
+  haproxy: 'HAProxy jwt_verify',
+  nginx: 'nginx (no auth)',
+}
 
 function parseRate(text: string): number {
   const [a, b = '1'] = text.split('/')
@@ -99,6 +106,7 @@ async function main(): Promise<void> {
     writeFileSync(config, gatewayConfig('ES256', pem, dir, upstream.url))
     const servers: Record<ServerName, { url: string; pid: number }> = {
       bare: await startProcess(pin[0]!, [...pin.slice(1), 'node', ...NODE_FLAGS, join(root, 'bench/bare-proxy.mjs'), upstream.url], children),
+      'bare-again': await startProcess(pin[0]!, [...pin.slice(1), 'node', ...NODE_FLAGS, join(root, 'bench/bare-proxy.mjs'), upstream.url], children),
       gateway: await startProcess(
         pin[0]!,
         [...pin.slice(1), 'node', ...NODE_FLAGS, join(root, 'dist/cli.js'), 'start', '--config', config],
