@@ -23,6 +23,8 @@ export interface LoadResult {
   rps: number
   p50ms: number
   p99ms: number
+  /** The 99.9th percentile (wrk's histogram; autocannon's p99_9). */
+  p999ms?: number
   non2xx: number
   errors: number
 }
@@ -46,6 +48,7 @@ export function runLoad(spec: LoadSpec): Promise<LoadResult> {
     rps: r.rps,
     p50ms: r.p50ms,
     p99ms: r.p99ms,
+    p999ms: r.p999ms,
     errors: r.errors,
     non2xx: r.non2xx ?? r.requests - (r.statusCounts ? r.statusCounts.s2xx : r.requests),
   }))
@@ -59,6 +62,7 @@ export interface RawResult {
   rps: number
   p50ms: number
   p99ms: number
+  p999ms: number
   errors: number
   requests: number
   seconds: number
@@ -95,6 +99,7 @@ function runWrk(spec: LoadSpec, countStatus: boolean): Promise<RawResult> {
         rps: r['requests']! / seconds,
         p50ms: r['p50_us']! / 1000,
         p99ms: r['p99_us']! / 1000,
+        p999ms: r['p999_us']! / 1000,
         errors: r['errors']!,
         requests: r['requests']!,
         seconds,
@@ -143,6 +148,7 @@ function runAutocannon(spec: LoadSpec): Promise<RawResult> {
           rps: result.requests.average,
           p50ms: result.latency.p50,
           p99ms: result.latency.p99,
+          p999ms: result.latency.p99_9,
           errors: result.errors + result.timeouts,
           requests: result.requests.total,
           seconds: result.duration,

@@ -176,3 +176,23 @@ export function cpuTimeMs(pid: number): number | null {
   }
   return (ticks * 1000) / USER_HZ
 }
+
+/** Resident memory (bytes) of `pid` and its live child processes (nginx's worker), from /proc; null off Linux. */
+export function rssBytes(pid: number): number | null {
+  const rss = (p: string): number => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${p}/status`, 'utf8'))?.[1] ?? 0) * 1024
+  try {
+    let bytes = rss(String(pid))
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+        if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) bytes += rss(entry)
+      } catch {
+        // The process ended between the listing and the read.
+      }
+    }
+    return bytes
+  } catch {
+    return null
+  }
+}

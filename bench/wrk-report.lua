@@ -44,7 +44,7 @@ done = function(summary, latency, requests)
     counts = string.format(',"s2xx":%d,"s401":%d,"s429":%d,"sother":%d', c.s2xx, c.s401, c.s429, c.sother)
   end
   io.write(string.format(
-    '{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"non2xx":%d,"errors":%d%s}\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    '{"requests":%d,"duration_us":%d,"p50_us":%d,"p99_us":%d,"p999_us":%d,"non2xx":%d,"errors":%d%s}\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99), latency:percentile(99.9),
     e.status, e.connect + e.read + e.write + e.timeout, counts))
 end

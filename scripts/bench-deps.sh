@@ -1,0 +1,37 @@
+#!/bin/sh
+# `npm run bench:population` runs this first. The population benchmark measures the gateway
+# beside two peers from Debian, HAProxy 2.6 (`jwt_verify`) and nginx (a plain proxy), and drives
+# them all with wrk (a Lua script sends a different token on every request). Missing ones are
+# installed with apt-get, saying so; where that cannot be done the run stops here saying what to
+# install, since a comparison without its peers would report nothing worth reading.
+set -eu
+
+missing=""
+command -v wrk >/dev/null 2>&1 || missing="wrk"
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="${missing:+$missing }haproxy"
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="${missing:+$missing }nginx"
+command -v taskset >/dev/null 2>&1 || missing="${missing:+$missing }util-linux"
+[ -z "$missing" ] && exit 0
+
+cannot() {
+  echo "bench:population needs $missing and cannot install it: $1" >&2
+  echo "Install it, then run the benchmark again:  sudo apt-get install -y $missing" >&2
+  exit 1
+}
+
+command -v apt-get >/dev/null 2>&1 || cannot "there is no apt-get here."
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  as_root="sudo -n"
+else
+  cannot "this is not root, and sudo is missing or asks for a password."
+fi
+
+echo "bench:population: installing $missing with apt-get" >&2
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || cannot "apt-get update failed."
+# shellcheck disable=SC2086 # one word per package
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null || cannot "apt-get install failed."
+command -v wrk >/dev/null 2>&1 || cannot "wrk is still missing after apt-get install."
+command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || cannot "haproxy is still missing after apt-get install."
+echo "bench:population: installed $missing" >&2
