@@ -1,7 +1,8 @@
 #!/bin/sh
-# `npm run bench:population` runs this first. The population benchmark measures the gateway
-# beside two peers from Debian, HAProxy 2.6 (`jwt_verify`) and nginx (a plain proxy), and drives
-# them all with wrk (a Lua script sends a different token on every request). Missing ones are
+# `npm run bench` and `npm run bench:population` run this first. The benchmarks measure the
+# gateway beside peers from Debian, HAProxy 2.6 (`jwt_verify`) and nginx (a plain proxy, and TLS
+# termination), drive them with wrk (a Lua script sends a different token on every request) and,
+# for HTTPS and HTTP/2, with h2load (nghttp2-client). Missing ones are
 # installed with apt-get, saying so; where that cannot be done the run stops here saying what to
 # install, since a comparison without its peers would report nothing worth reading.
 set -eu
@@ -11,10 +12,12 @@ command -v wrk >/dev/null 2>&1 || missing="wrk"
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || missing="${missing:+$missing }haproxy"
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing="${missing:+$missing }nginx"
 command -v taskset >/dev/null 2>&1 || missing="${missing:+$missing }util-linux"
+command -v h2load >/dev/null 2>&1 || missing="${missing:+$missing }nghttp2-client"
+command -v openssl >/dev/null 2>&1 || missing="${missing:+$missing }openssl"
 [ -z "$missing" ] && exit 0
 
 cannot() {
-  echo "bench:population needs $missing and cannot install it: $1" >&2
+  echo "the benchmarks need $missing and cannot install it: $1" >&2
   echo "Install it, then run the benchmark again:  sudo apt-get install -y $missing" >&2
   exit 1
 }
@@ -28,10 +31,10 @@ else
   cannot "this is not root, and sudo is missing or asks for a password."
 fi
 
-echo "bench:population: installing $missing with apt-get" >&2
+echo "bench: installing $missing with apt-get" >&2
 $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || cannot "apt-get update failed."
 # shellcheck disable=SC2086 # one word per package
 $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null || cannot "apt-get install failed."
 command -v wrk >/dev/null 2>&1 || cannot "wrk is still missing after apt-get install."
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || cannot "haproxy is still missing after apt-get install."
-echo "bench:population: installed $missing" >&2
+echo "bench: installed $missing" >&2
