@@ -88,7 +88,9 @@ export async function loadKeyring(config: KeysConfig | undefined, algorithm: Alg
       const publicKey = parsePem(pem, isPrivate, alg, (msg) => new KeyProblem(at(field), msg))
       const jwk = await exportJWK(publicKey)
       jwks.push({ ...jwk, kid: entry.kid, alg, use: 'sig' })
-      verifiers.set(entry.kid, (await importJWK({ ...jwk, alg }, alg)) as Key)
+      // Extractable (it is a public key): src/auth/jws-compact.ts turns it into a node:crypto
+      // KeyObject, which Node 24 deprecates for a non-extractable CryptoKey (DEP0204).
+      verifiers.set(entry.kid, (await importJWK({ ...jwk, alg }, alg, { extractable: true })) as Key)
       if (isPrivate && !signer) {
         signer = { kid: entry.kid, key: (await importPKCS8(pem, alg)) as Key }
       }
@@ -142,7 +144,9 @@ function describe(key: KeyObject): string {
 }
 
 function importHmac(bytes: Uint8Array): Promise<Key> {
-  return webcrypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']) as Promise<Key>
+  // Extractable for the same reason as the public keys above (DEP0204): the secret is in this
+  // process's memory either way, and nothing exports it.
+  return webcrypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, true, ['sign', 'verify']) as Promise<Key>
 }
 
 /** No keys configured: a throwaway key that lives as long as the process (tokens die with it). */

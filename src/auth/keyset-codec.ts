@@ -85,7 +85,8 @@ export async function openKey(stored: StoredKey, alg: ManagedAlgorithm, sealKey:
     activatesAt: stored.activatesAt,
     stored,
     signer: { kid: stored.kid, key: await importPKCS8(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), alg) },
-    verifier: (await importJWK({ ...jwk, alg }, alg)) as CryptoKey,
+    // Extractable (public): src/auth/jws-compact.ts makes a KeyObject of it (DEP0204).
+    verifier: (await importJWK({ ...jwk, alg }, alg, { extractable: true })) as CryptoKey,
     jwk: { ...jwk, kid: stored.kid, alg, use: 'sig' },
   }
 }
