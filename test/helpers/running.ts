@@ -2,6 +2,7 @@
  * The real process wiring (src/main.ts startGateway) in this process: a config file in a
  * temporary directory, logs captured, and a way to rewrite the file the way operators do.
  */
+import { randomUUID } from 'node:crypto'
 import { mkdir, rename, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Writable } from 'node:stream'
@@ -91,7 +92,8 @@ export async function startRunning(t: Tap, yaml: string, opts: RunningOptions = 
 
 /** An editor's atomic save: write a temporary file beside it, then rename it over the old one. */
 export async function replaceByRename(file: string, text: string): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}`
+  // One name per call: two replacements under way at once must not share a temporary file.
+  const tmp = `${file}.tmp-${process.pid}-${randomUUID()}`
   await writeFile(tmp, text)
   await rename(tmp, file)
 }
