@@ -136,13 +136,14 @@ export async function startGateway(opts: StartOptions): Promise<RunningGateway> 
     async notReadyBecause() {
       if (draining) return 'shutting down'
       if (!sync.synced) return 'revocation set not yet synchronised'
-      if (!sync.current) return 'revocation set resynchronising'
       // Each Redis connection reconnects on its own backoff: ready only once all of them are
       // back, or a sign-in could still fail or a revocation made elsewhere go unheard.
       // (A Cluster's sign-in limits are counted in the instance while their slot is away.)
       const [sessions, limits] = await Promise.allSettled([store.ping(), limitsRefuseWhenAway ? rateLimitStore.ping?.() : undefined])
       if (sessions.status === 'rejected') return storeDown(sessions.reason)
       if (limits.status === 'rejected') return 'rate-limit store unreachable'
+      // After the pings: a feed that came back while they were under way has a resync to finish.
+      if (!sync.current) return 'revocation set resynchronising'
       return null
     },
   }
