@@ -77,7 +77,7 @@ interface Run {
 }
 
 function wrk(url: string, connections: number, seconds: number, tokensFile: string, headers: Record<string, string>) {
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', join(root, 'bench/wrk-tail.lua')]
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '10s', '-s', join(root, 'bench/wrk-report.lua')]
   for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`)
   args.push(url)
   return new Promise<Record<string, number>>((resolve, reject) =>
