@@ -16,25 +16,8 @@ command -v h2load >/dev/null 2>&1 || missing="${missing:+$missing }nghttp2-clien
 command -v openssl >/dev/null 2>&1 || missing="${missing:+$missing }openssl"
 [ -z "$missing" ] && exit 0
 
-cannot() {
-  echo "the benchmarks need $missing and cannot install it: $1" >&2
-  echo "Install it, then run the benchmark again:  sudo apt-get install -y $missing" >&2
-  exit 1
-}
-
-command -v apt-get >/dev/null 2>&1 || cannot "there is no apt-get here."
-if [ "$(id -u)" -eq 0 ]; then
-  as_root=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  as_root="sudo -n"
-else
-  cannot "this is not root, and sudo is missing or asks for a password."
-fi
-
-echo "bench: installing $missing with apt-get" >&2
-$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || cannot "apt-get update failed."
-# shellcheck disable=SC2086 # one word per package
-$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null || cannot "apt-get install failed."
+. "${0%/*}/apt-install.sh"
+apt_install "the benchmarks" "$missing" --no-install-recommends
 command -v wrk >/dev/null 2>&1 || cannot "wrk is still missing after apt-get install."
 command -v haproxy >/dev/null 2>&1 || [ -x /usr/sbin/haproxy ] || cannot "haproxy is still missing after apt-get install."
 echo "bench: installed $missing" >&2

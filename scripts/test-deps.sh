@@ -27,25 +27,8 @@ has_pyjwt() {
 has_pyjwt || missing="${missing:+$missing }python3-jwt python3-cryptography"
 [ -z "$missing" ] && exit 0
 
-cannot() {
-  echo "npm test needs $missing and cannot install it: $1" >&2
-  echo "Install it, then run npm test again:  sudo apt-get install -y $missing" >&2
-  exit 1
-}
-
-command -v apt-get >/dev/null 2>&1 || cannot "there is no apt-get here."
-if [ "$(id -u)" -eq 0 ]; then
-  as_root=""
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-  as_root="sudo -n"
-else
-  cannot "this is not root, and sudo is missing or asks for a password."
-fi
-
-echo "npm test: installing $missing with apt-get" >&2
-$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq || cannot "apt-get update failed."
-# shellcheck disable=SC2086 # one word per package
-$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null || cannot "apt-get install failed."
+. "${0%/*}/apt-install.sh"
+apt_install "npm test" "$missing"
 
 command -v redis-server >/dev/null 2>&1 || cannot "redis-server is still not on the PATH after apt-get install."
 # Ubuntu's chromium package installs a snap (/snap/bin/chromium), which the tests do not use.
