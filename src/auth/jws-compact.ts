@@ -124,6 +124,11 @@ export interface ClaimRules {
 export function readClaims(payload: string, rules: ClaimRules, nowSec: number): Record<string, unknown> {
   const claims = parseObject(payload)
   if (claims === undefined) throw new GatewayError('invalid_token', 'claims are not a JSON object')
+  return checkClaims(claims, rules, nowSec)
+}
+
+/** readClaims for a payload already parsed (by parseObject, from the token whose signature held). */
+export function checkClaims(claims: Record<string, unknown>, rules: ClaimRules, nowSec: number): Record<string, unknown> {
   for (const name of rules.required) {
     if (!Object.hasOwn(claims, name)) throw new GatewayError('invalid_token', `missing ${name} claim`)
   }
@@ -145,7 +150,8 @@ export function readClaims(payload: string, rules: ClaimRules, nowSec: number): 
   return claims
 }
 
-function parseObject(part: string): Record<string, unknown> | undefined {
+/** A base64url part decoded as strict UTF-8 and parsed; undefined unless a JSON object. */
+export function parseObject(part: string): Record<string, unknown> | undefined {
   let value: unknown
   try {
     value = JSON.parse(utf8.decode(Buffer.from(part, 'base64url')))

@@ -19,7 +19,7 @@ import { GatewayError } from '../errors.js'
 import type { CheckGate } from './check-gate.js'
 import type { FailureBudget } from './failure-budget.js'
 import { isValidRole, isValidSubject } from './identity/types.js'
-import { type JoseHeader, JWS_COMPACT, readClaims, readCompact, signatureHolds, signatureHoldsOffThread } from './jws-compact.js'
+import { checkClaims, type JoseHeader, JWS_COMPACT, parseObject, readCompact, signatureHolds, signatureHoldsOffThread } from './jws-compact.js'
 import type { Keyring } from './keys.js'
 
 export interface AccessClaims extends JWTPayload {
@@ -153,7 +153,7 @@ export function createVerifier(opts: VerifierOptions): Verifier {
     if (token.length > MAX_TOKEN_LENGTH || !JWS_COMPACT.test(token)) {
       throw new GatewayError('invalid_token', 'malformed token')
     }
-    refuseUnchecked(token, nowSec, toleranceSec)
+    const payload = refuseUnchecked(token, nowSec, toleranceSec)
     if (rejected?.has(token)) throw new GatewayError('invalid_token', 'signature already found invalid')
     const deferred = client !== undefined && failures?.spent(client) === true
     // Before the check: a key retired while it runs must still make the entry look again.
@@ -176,7 +176,8 @@ export function createVerifier(opts: VerifierOptions): Verifier {
       if (client !== undefined) failures?.charge(client)
       throw new GatewayError('invalid_token', 'invalid signature')
     }
-    const claims = checkShape(readClaims(jws.payload, claimRules, nowSec), maxLifetimeSec)
+    // Parsed once, before the check, from the very part the signature covers.
+    const claims = checkShape(checkClaims(payload, claimRules, nowSec), maxLifetimeSec)
     // exp − iat alone would let a token dated in the future live longer than any we issue.
     if (claims.iat > nowSec + toleranceSec) throw new GatewayError('invalid_token', 'token issued in the future')
     cache?.set(cacheKey(token), { token, claims, kid: jws.header.kid as string, epoch })
@@ -186,19 +187,16 @@ export function createVerifier(opts: VerifierOptions): Verifier {
 
 /**
  * Refuses, before any cryptography, a token whose own payload already refuses it: not a JSON
- * object, or expired. Claims read unverified are only ever used to refuse, never to accept.
+ * object, or expired. Returns the payload, parsed once: until the signature has held, its
+ * claims are only ever used to refuse, never to accept.
  */
-function refuseUnchecked(token: string, nowSec: number, toleranceSec: number): void {
+function refuseUnchecked(token: string, nowSec: number, toleranceSec: number): Record<string, unknown> {
   const start = token.indexOf('.') + 1
-  let payload: unknown
-  try {
-    payload = JSON.parse(Buffer.from(token.slice(start, token.indexOf('.', start)), 'base64url').toString('utf8'))
-  } catch {
-    throw new GatewayError('invalid_token', 'malformed token')
-  }
-  if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) throw new GatewayError('invalid_token', 'malformed token')
-  const { exp } = payload as JWTPayload
+  const payload = parseObject(token.slice(start, token.indexOf('.', start)))
+  if (payload === undefined) throw new GatewayError('invalid_token', 'malformed token')
+  const { exp } = payload
   if (typeof exp === 'number' && exp <= nowSec - toleranceSec) throw new GatewayError('token_expired')
+  return payload
 }
 
 /** About 10,000 ES256 tokens of ours. */
