@@ -335,21 +335,24 @@ async function main(): Promise<void> {
     const m = `${sorted[Math.floor(sorted.length / 2)]!.toFixed(2)}×`
     return sorted.length < 3 || sorted[0] === sorted.at(-1) ? m : `${m} (${at(0.25).toFixed(2)}–${at(0.75).toFixed(2)})`
   }
-  const rows = cases.map((c) => {
-    const ss = samples.get(c.name)!
-    return {
-      name: c.name,
-      description: c.description,
-      rps: median(ss.map((s) => s.own.rps)),
-      p50: median(ss.map((s) => s.own.p50ms)),
-      p99: median(ss.map((s) => s.own.p99ms)),
-      ratio: ratioCell(ss.map((s) => s.own.rps / s.base.rps)),
-      p99ratio: ratioCell(ss.map((s) => s.own.p99ms / s.base.p99ms)),
-      cpu: median(ss.map((s) => s.own.cpuUs)),
-      cpuRatio: ratioCell(ss.map((s) => s.own.cpuUs / s.base.cpuUs)),
-      failures: ss.reduce((n, s) => n + s.own.non2xx + s.own.errors, 0),
-    }
-  })
+  // A baseline only some other case of this run names is measured (BENCH_ONLY without it: none).
+  const rows = cases
+    .filter((c) => samples.get(c.name)!.length > 0)
+    .map((c) => {
+      const ss = samples.get(c.name)!
+      return {
+        name: c.name,
+        description: c.description,
+        rps: median(ss.map((s) => s.own.rps)),
+        p50: median(ss.map((s) => s.own.p50ms)),
+        p99: median(ss.map((s) => s.own.p99ms)),
+        ratio: ratioCell(ss.map((s) => s.own.rps / s.base.rps)),
+        p99ratio: ratioCell(ss.map((s) => s.own.p99ms / s.base.p99ms)),
+        cpu: median(ss.map((s) => s.own.cpuUs)),
+        cpuRatio: ratioCell(ss.map((s) => s.own.cpuUs / s.base.cpuUs)),
+        failures: ss.reduce((n, s) => n + s.own.non2xx + s.own.errors, 0),
+      }
+    })
   const table = [
     '| case | req/s | p50 ms | p99 ms | req/s vs bare | p99 vs bare | CPU µs/req | CPU vs bare | non-2xx + errors |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
