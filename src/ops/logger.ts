@@ -28,7 +28,7 @@ const REDACT = [
 
 /**
  * Standard output, written from libuv's thread pool and at most about once a second: lines
- * wait until 4 KiB have gathered or a second has passed, and whatever is pending is written
+ * wait until 16 KiB have gathered or a second has passed, and whatever is pending is written
  * synchronously when the process exits. pino's default writes each batch on its own trip
  * through the thread pool (waking a thread and being woken back); side by side against a
  * gateway without the access log, that took 1.14× its CPU per request, and this 1.08×
@@ -37,7 +37,10 @@ const REDACT = [
  * with Envoy's buffered access log.
  */
 function standardOutput(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 1000 })
+  // 16 KiB rather than 4: each write is a trip through the thread pool, and a busy gateway
+  // fills 4 KiB every ~13 requests. Per access line, formatting and writing included (one core,
+  // Node 20, 8 lines per event-loop turn): 2.2–2.4 µs at 4 KiB, 1.7–2.1 µs at 16 KiB.
+  return pino.destination({ dest: 1, sync: false, minLength: 16 * 1024, maxWrite: 64 * 1024, periodicFlush: 1000 })
 }
 
 export function createLogger(level: string, destination: DestinationStream = standardOutput()): Logger {
@@ -100,7 +103,7 @@ function serializeRequest(req: { method?: string; url?: string; ip?: string; soc
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/
 
 /** Keeps a caller's X-Request-Id when it is harmless, so traces join up; else makes one. */
-export function requestId(req: IncomingMessage): string {
+export function requestId(req: Pick<IncomingMessage, 'headers'>): string {
   const given = req.headers['x-request-id']
   return typeof given === 'string' && SAFE_REQUEST_ID.test(given) ? given : randomUUID()
 }
