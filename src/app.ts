@@ -2,6 +2,7 @@
  * buildGateway(config, deps) → a ready-to-use Fastify instance for one config generation.
  * It never listens: main.ts (or a test) decides where requests come from.
  */
+import type { IncomingMessage, ServerResponse } from 'node:http'
 import Fastify, { LogController, type FastifyInstance, type FastifyServerFactory } from 'fastify'
 import type { Logger } from 'pino'
 import type { Authenticated, Authenticator } from './auth/authenticate.js'
@@ -30,7 +31,8 @@ import { identityHeaderStripper } from './proxy/headers.js'
 import { normalizeTarget, RouteTable } from './proxy/normalize.js'
 import { LiveSockets } from './proxy/live-sockets.js'
 import { proxyRoutes, type ProxyContext } from './proxy/routes.js'
-import { verifyEndpoint } from './proxy/verify-endpoint.js'
+import { earlyVerify, type EarlyAnswer } from './proxy/verify-early.js'
+import { verifyEndpoint, type ForwardAuth } from './proxy/verify-endpoint.js'
 import { revocationCheck } from './revocation/check.js'
 import type { RevocationSet } from './revocation/set.js'
 import type { SessionStore } from './sessions/types.js'
@@ -68,6 +70,8 @@ export interface GatewayDeps {
 
 const kBadTarget = Symbol('portcullis.badTarget')
 
+type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void
+
 export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Promise<FastifyInstance> {
   const now = deps.now ?? Date.now
   const traces = deps.tracing ?? untraced
@@ -79,6 +83,9 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const limiters = createLimiters(config, deps.rateLimitStore ?? createMemoryRateLimitStore(now), { metrics, log: deps.logger, now, events })
   // Every prefix a path can be routed by, so that no path parameter moves a request to another.
   const routeTable = new RouteTable([...config.routes.map((r) => r.prefix), auth.basePath, ...RESERVED_PATHS])
+  // Forward-auth's answer before routing (src/proxy/verify-early.ts), once its routes exist.
+  let early: EarlyAnswer | null = null
+  const serverFactory = deps.serverFactory
   const app = Fastify({
     loggerInstance: deps.logger,
     genReqId: requestId,
@@ -89,7 +96,14 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     // One access line per request, written by our onResponse hook, instead of Fastify's two.
     logController: new LogController({ disableRequestLogging: true }),
     return503OnClosing: true,
-    ...(deps.serverFactory ? { serverFactory: deps.serverFactory } : {}),
+    ...(serverFactory
+      ? {
+          serverFactory: ((handler: RequestHandler, options: unknown) =>
+            serverFactory((req, res) => {
+              if (early === null || !early(req, res, handler)) handler(req, res)
+            }, options as never)) as unknown as FastifyServerFactory,
+        }
+      : {}),
     // Errors Fastify answers before any hook runs (a URL its router cannot decode, a bad
     // Content-Type header): the same JSON problem bodies as everything else.
     frameworkErrors: (error, _request, reply) => {
@@ -218,8 +232,24 @@ export async function buildGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   }
   await proxyRoutes(app, config.routes, proxy)
   // Forward-auth: an edge proxy asks what a proxied request would have been answered.
+  let closing = false
+  app.addHook('preClose', (done) => {
+    closing = true
+    done()
+  })
   // biome-ignore lint/nursery/noMisusedPromises: Fastify awaits an async plugin (FastifyPluginAsync); the rule reads only the callback overload
-  await app.register(verifyEndpoint, { prefix: auth.basePath, routes: config.routes, routeTable, guards: proxy })
+  await app.register(verifyEndpoint, {
+    prefix: auth.basePath,
+    routes: config.routes,
+    routeTable,
+    guards: proxy,
+    // With OpenTelemetry on, every request is a span started in Fastify's hooks: no early answer.
+    ...(traces === untraced && {
+      early: (forward: ForwardAuth) => {
+        early = earlyVerify(forward, { trustProxy: server.trustProxy, accessLog, metrics, closing: () => closing })
+      },
+    }),
+  })
   await app.ready()
   return app
 }

@@ -85,7 +85,11 @@ export async function authenticate(
  * from memory, roles held, nothing to check for CSRF. Returns undefined whenever anything
  * else is needed (including every failure), and the caller then runs `authenticate`.
  */
-export function authenticateCached(request: FastifyRequest, auth: Authenticator, roles?: readonly string[]): Authenticated | undefined {
+export function authenticateCached(
+  request: Pick<FastifyRequest, 'headers'>,
+  auth: Authenticator,
+  roles?: readonly string[],
+): Authenticated | undefined {
   if (!auth.syncRevocation) return undefined
   const header = request.headers.authorization
   if (header === undefined || header.length < 8 || !header.startsWith('Bearer ')) return undefined

@@ -10,7 +10,6 @@
  * as nginx and Envoy buffer theirs. No line waits longer than that turn, and lines still pending
  * when the process exits are written on the way out.
  */
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Logger } from 'pino'
 import { isoTime, outputOf } from './logger.js'
 import { maskQuerySecrets } from './query-secrets.js'
@@ -19,7 +18,23 @@ import { maskQuerySecrets } from './query-secrets.js'
 const CLIENT_CLOSED_REQUEST = 499
 
 /** The status of an answer cut short, as its client saw it: 499 if no headers had gone out. */
-export const cutShortStatus = (reply: FastifyReply): number => (reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST)
+export const cutShortStatus = (reply: LoggedReply): number => (reply.raw.headersSent ? reply.statusCode : CLIENT_CLOSED_REQUEST)
+
+/** What a line is made of: a Fastify request, or forward-auth's answer before routing (src/proxy/verify-early.ts). */
+export interface LoggedRequest {
+  readonly routeName: string
+  readonly trace: { readonly traceId: string } | null
+  /** Undefined only for a client already gone. */
+  readonly ip: string | undefined
+  readonly id: string
+  readonly method: string
+  readonly url: string
+}
+export interface LoggedReply {
+  readonly elapsedTime: number
+  readonly statusCode: number
+  readonly raw: { readonly headersSent: boolean }
+}
 
 /** Past this much pending text, the batch is written at once rather than at the end of the turn. */
 const BATCH_LIMIT = 64 * 1024
@@ -58,7 +73,7 @@ export class AccessLog {
    * (`cutShort`: by the client, logged with status 499 unless headers had gone out, as nginx
    * does; or by the upstream mid-body).
    */
-  record(request: FastifyRequest, reply: FastifyReply, cutShort?: 'client' | 'upstream'): void {
+  record(request: LoggedRequest, reply: LoggedReply, cutShort?: 'client' | 'upstream'): void {
     if (!this.#logger.isLevelEnabled('info')) return
     const route = request.routeName ? `,"route":${quote(request.routeName)}` : ''
     const ms = Math.round(reply.elapsedTime * 10) / 10

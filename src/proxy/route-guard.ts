@@ -29,6 +29,12 @@ export interface GuardContext {
   now: () => number
 }
 
+/**
+ * What a guard reads and sets on a request: a Fastify request, or (forward-auth answered before
+ * routing: ./verify-early.ts) a plain object holding the incoming request's headers.
+ */
+export type Guarded = Pick<FastifyRequest, 'headers' | 'auth' | 'identityHeaders' | 'assertion'>
+
 export interface RouteGuard {
   /** routes[].rateLimit, counted per client address before any signature check; null without one. */
   readonly limiter: RateLimiter | null
@@ -40,7 +46,7 @@ export interface RouteGuard {
    * `request.auth` and its identity set), a promise when only its assertion remains to be
    * signed, and undefined when `check` must run. Throws when a claim cannot be sent as a header.
    */
-  cached(request: FastifyRequest): Promise<void> | null | undefined
+  cached(request: Guarded): Promise<void> | null | undefined
   /**
    * The whole check (the rate limit aside): token, revocation, roles, CSRF, maxAuthAge and the
    * identity to send. `as` is the request judged, when it is not `request` itself: forward-auth
@@ -69,7 +75,7 @@ export function routeGuard(route: RouteConfig, ctx: GuardContext): RouteGuard {
         })
   // What an authenticated request carries upstream beyond x-user-*: computed here, before the
   // body is read, so that a claim a header cannot carry refuses the request (401) up front.
-  const identify = async (request: FastifyRequest, claims: AccessClaims) => {
+  const identify = async (request: Guarded, claims: AccessClaims) => {
     if (headersOf) request.identityHeaders = headersOf(claims)
     if (assertion) request.assertion = await assertion.sign(claims)
   }

@@ -8,13 +8,14 @@
  * the problem answer the proxied request would have had. docs/forward-auth.md has the edges'
  * configurations.
  */
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { signInLocation } from '../auth/signin.js'
 import type { RouteConfig } from '../config/schema.js'
 import { GatewayError } from '../errors.js'
 import { longestMatch, type RouteTable } from './normalize.js'
 import { originalRequest, type OriginalRequest } from './original-request.js'
-import { routeGuard, type GuardContext, type RouteGuard } from './route-guard.js'
+import { routeGuard, type GuardContext, type Guarded, type RouteGuard } from './route-guard.js'
 
 export interface VerifyOptions {
   routes: readonly RouteConfig[]
@@ -22,28 +23,37 @@ export interface VerifyOptions {
   routeTable: RouteTable
   /** What the routes' guards are made from: the proxy's context. */
   guards: GuardContext
+  /** Receives the answer given before Fastify's routing (./verify-early.ts), when the app uses one. */
+  early?: (parts: ForwardAuth) => void
+}
+
+/** One generation's forward-auth: which route a question is about, and that route's guard. */
+export interface ForwardAuth {
+  /** `{basePath}/verify`. */
+  readonly own: string
+  readonly routes: readonly RouteConfig[]
+  readonly guards: readonly RouteGuard[]
+  readonly routeTable: RouteTable
+  readonly assertionHeader: string
+  /**
+   * The request asked about, and the index of the route it would take (-1: none), for a verify
+   * request's headers, method and (normalised) target. Throws invalid_request when the request
+   * is not named, or named in ways that disagree.
+   */
+  ask(headers: IncomingHttpHeaders, method: string, url: string): { original: OriginalRequest; route: number }
+  /** The identity for the edge to send upstream, added to `into` by header name; nothing when anonymous. */
+  identity(request: Guarded, into: Record<string, string>): Record<string, string>
 }
 
 /** Registered with `{ prefix: auth.basePath }`. */
 export async function verifyEndpoint(app: FastifyInstance, opts: VerifyOptions): Promise<void> {
-  const { routes, routeTable } = opts
-  const prefixes = routes.map((r) => r.prefix.replace(/\/+$/, ''))
-  const guards = routes.map((r) => routeGuard(r, opts.guards))
-  const assertionHeader = opts.guards.auth.assertion.header.toLowerCase()
-  const own = `${app.prefix.replace(/\/+$/, '')}/verify`
+  const forward = forwardAuth(opts, `${app.prefix.replace(/\/+$/, '')}/verify`)
+  const { guards, routes } = forward
+  opts.early?.(forward)
 
   /** 200, with the identity of an authenticated request for the edge to send upstream. */
   const allow = (request: FastifyRequest, reply: FastifyReply): void => {
-    const auth = request.auth
-    if (auth !== null) {
-      const claims = auth.claims
-      reply.header('x-user-id', claims.sub)
-      reply.header('x-user-roles', claims.roles.join(','))
-      reply.header('x-session-id', claims.sid)
-      const extra = request.identityHeaders
-      if (extra !== null) for (const [name, value] of extra) reply.header(name, value)
-      if (request.assertion !== null) reply.header(assertionHeader, request.assertion)
-    }
+    if (request.auth !== null) reply.headers(forward.identity(request, {}))
     reply.send()
   }
 
@@ -75,10 +85,7 @@ export async function verifyEndpoint(app: FastifyInstance, opts: VerifyOptions):
     // The answer depends on the credentials: no cache between edge and gateway may keep it.
     reply.header('cache-control', 'no-store')
     request.routeName = 'auth'
-    const url = request.url
-    const rest = url.length > own.length && url.charCodeAt(own.length) === 0x2f /* / */ ? url.slice(own.length) : ''
-    const original = originalRequest(request.headers, request.method, rest, routeTable)
-    const i = routeIndex(prefixes, original.target)
+    const { original, route: i } = forward.ask(request.headers, request.method, request.url)
     if (i === -1) throw new GatewayError('not_found', 'no route matches the request asked about')
     const guard = guards[i]!
     request.routeName = routes[i]!.name
@@ -99,6 +106,36 @@ export async function verifyEndpoint(app: FastifyInstance, opts: VerifyOptions):
   app.addContentTypeParser('*', (_request, _payload, done) => done(null))
   app.all('/verify', verify)
   app.all('/verify/*', verify)
+}
+
+function forwardAuth(opts: VerifyOptions, own: string): ForwardAuth {
+  const { routes, routeTable } = opts
+  const prefixes = routes.map((r) => r.prefix.replace(/\/+$/, ''))
+  const assertionHeader = opts.guards.auth.assertion.header.toLowerCase()
+  return {
+    own,
+    routes,
+    guards: routes.map((r) => routeGuard(r, opts.guards)),
+    routeTable,
+    assertionHeader,
+    ask(headers, method, url) {
+      const rest = url.length > own.length && url.charCodeAt(own.length) === 0x2f /* / */ ? url.slice(own.length) : ''
+      const original = originalRequest(headers, method, rest, routeTable)
+      return { original, route: routeIndex(prefixes, original.target) }
+    },
+    identity(request, into) {
+      const auth = request.auth
+      if (auth === null) return into
+      const claims = auth.claims
+      into['x-user-id'] = claims.sub
+      into['x-user-roles'] = claims.roles.join(',')
+      into['x-session-id'] = claims.sid
+      const extra = request.identityHeaders
+      if (extra !== null) for (const [name, value] of extra) into[name] = value
+      if (request.assertion !== null) into[assertionHeader] = request.assertion
+      return into
+    },
+  }
 }
 
 /** The route a proxied request for `target` would take: longest prefix of its decoded path. */

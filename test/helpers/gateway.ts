@@ -1,8 +1,9 @@
 /**
  * A whole gateway in one call, listening on 127.0.0.1:0, for contract tests over real HTTP.
  */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { Writable } from 'node:stream'
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyServerFactory } from 'fastify'
 import { buildGateway } from '../../src/app.js'
 import { createIdentityChain } from '../../src/auth/identity/index.js'
 import { loadKeyring, type Algorithm, type Keyring } from '../../src/auth/keys.js'
@@ -30,6 +31,13 @@ export interface TestGateway {
   fetch(path: string, init?: RequestInit): Promise<Response>
 }
 
+/** An HTTP/1.1 server with Fastify's own keep-alive default (72 s) for the handler it is given. */
+const plainServer = ((handler: (req: IncomingMessage, res: ServerResponse) => void) => {
+  const server = createServer(handler)
+  server.keepAliveTimeout = 72_000
+  return server
+}) as unknown as FastifyServerFactory
+
 /** Parses YAML into a config or fails the test with the problems. */
 export function configFrom(yaml: string, env: Record<string, string> = {}, source: string | null = null): GatewayConfig {
   const result = parseConfig(yaml, { source, env })
@@ -46,6 +54,12 @@ export interface GatewayOptions {
   rateLimitStore?: RateLimitStore
   /** A port chosen beforehand (e.g. registered at an OpenID Provider started first); default any. */
   port?: number
+  /**
+   * Fastify's own server, as the gateway had before forward-auth answered ahead of routing
+   * (src/proxy/verify-early.ts): the answer that one is compared with. By default the test
+   * gateway's server is made the way src/server.ts makes it, through a serverFactory.
+   */
+  fastifyOnly?: boolean
 }
 
 export async function startGateway(t: { teardown(fn: () => unknown): void }, yaml: string, opts: GatewayOptions = {}): Promise<TestGateway> {
@@ -72,6 +86,7 @@ export async function startGateway(t: { teardown(fn: () => unknown): void }, yam
     identity: createIdentityChain(config.auth.identity),
     now: () => clock.now,
     ...(opts.rateLimitStore ? { rateLimitStore: opts.rateLimitStore } : {}),
+    ...(!opts.fastifyOnly && { serverFactory: plainServer }),
   })
   await app.listen({ port: opts.port ?? 0, host: '127.0.0.1' })
   t.teardown(() => app.close())

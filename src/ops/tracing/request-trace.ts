@@ -9,6 +9,7 @@
  * the traceparent header added to the upstream's 0.1 µs; the log field nothing measurable. A
  * proxied request costs about 100 µs of CPU in `npm run bench`. Ids: src/ops/tracing/traceparent.ts.
  */
+import type { IncomingHttpHeaders } from 'node:http'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { SessionStore } from '../../sessions/types.js'
 import { formatTraceparent, parseTraceparent, randomSpanId, randomTraceId } from './traceparent.js'
@@ -56,6 +57,11 @@ class PassedOn implements RequestTrace {
   }
 
   upstreamSettled(): void {}
+}
+
+/** The trace a request belongs to: its valid `traceparent`'s, or a new one. */
+export function traceIdOf(headers: IncomingHttpHeaders): string {
+  return parseTraceparent(headers['traceparent'] as string | undefined)?.traceId ?? randomTraceId()
 }
 
 /** Propagation only: W3C trace context continued or started, no spans. */
