@@ -168,32 +168,13 @@ async function main(): Promise<void> {
     const own = (f: (r: Run) => number) => median(runs.map((x) => f(x.own)))
     const base = (f: (r: Run) => number) => median(runs.map((x) => f(x.base)))
     const ratio = (f: (r: Run) => number) => cell(runs.map((x) => f(x.own) / f(x.base)))
+    /** The case's median and its baseline's, as `case / baseline`. */
+    const pair = (f: (r: Run) => number, digits?: number) => `${fixed(own(f), digits)} / ${fixed(base(f), digits)}`
+    const failures = runs.reduce((n, x) => n + x.own.failures + x.base.failures, 0)
     rows.push(
-      `| ${mode} | ${procs[Number(c)]!.name} | ${procs[Number(b)]!.name} | ${ratio((r) => r.p99)} | ${ratio((r) => r.p999)} | ${ratio((r) => r.cpuUs)} | ${ratio((r) => r.rps)} | ${fixed(
-        own((r) => r.p99),
-        1,
-      )} / ${fixed(
-        base((r) => r.p99),
-        1,
-      )} | ${fixed(
-        own((r) => r.scavengesPer1k),
-        1,
-      )} / ${fixed(
-        base((r) => r.scavengesPer1k),
-        1,
-      )} | ${fixed(
-        own((r) => r.gcMsPer1k),
-        1,
-      )} / ${fixed(
-        base((r) => r.gcMsPer1k),
-        1,
-      )} | ${fixed(
-        own((r) => r.loopP99),
-        1,
-      )} / ${fixed(
-        base((r) => r.loopP99),
-        1,
-      )} | ${fixed(own((r) => r.faultsPerReq))} / ${fixed(base((r) => r.faultsPerReq))} | ${own((r) => r.rssMiB).toFixed(0)} / ${base((r) => r.rssMiB).toFixed(0)} | ${runs.reduce((n, x) => n + x.own.failures + x.base.failures, 0)} |`,
+      `| ${mode} | ${procs[Number(c)]!.name} | ${procs[Number(b)]!.name} | ${ratio((r) => r.p99)} | ${ratio((r) => r.p999)} | ${ratio((r) => r.cpuUs)} | ${ratio((r) => r.rps)} ` +
+        `| ${pair((r) => r.p99, 1)} | ${pair((r) => r.scavengesPer1k, 1)} | ${pair((r) => r.gcMsPer1k, 1)} | ${pair((r) => r.loopP99, 1)} ` +
+        `| ${pair((r) => r.faultsPerReq)} | ${own((r) => r.rssMiB).toFixed(0)} / ${base((r) => r.rssMiB).toFixed(0)} | ${failures} |`,
     )
   }
   console.log(

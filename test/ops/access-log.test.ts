@@ -4,36 +4,17 @@
  * that exits right away still writes what it had.
  */
 import { execFileSync } from 'node:child_process'
-import { Writable } from 'node:stream'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import t from 'tap'
 import { AccessLog } from '../../src/ops/access-log.js'
-import { createLogger } from '../../src/ops/logger.js'
-
-function capture(level = 'info') {
-  const writes: string[] = []
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      writes.push(chunk.toString('utf8'))
-      cb()
-    },
-  })
-  const logger = createLogger(level, sink)
-  const lines = () =>
-    writes
-      .join('')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
-  return { logger, writes, lines }
-}
+import { captureLog } from '../helpers/log-capture.js'
 
 const request = (url: string, routeName = 'api') => ({ id: 'req-1', method: 'GET', url, ip: '10.0.0.7', routeName }) as unknown as FastifyRequest
 const reply = { statusCode: 200, elapsedTime: 1.26 } as unknown as FastifyReply
 const turn = () => new Promise((r) => setImmediate(r))
 
 t.test('a line has the fields and the order of a pino line with the same content', async (t) => {
-  const { logger, writes, lines } = capture()
+  const { logger, writes, lines } = captureLog()
   const log = new AccessLog(logger)
   log.record(request('/api/x?a=1&access_token=abc.def'), reply)
   await turn()
@@ -48,7 +29,7 @@ t.test('a line has the fields and the order of a pino line with the same content
 })
 
 t.test('a route-less request has no route field; odd characters in the path stay valid JSON', async (t) => {
-  const { logger, lines } = capture()
+  const { logger, lines } = captureLog()
   const log = new AccessLog(logger)
   log.record(request('/"quoted"\\path\u2028', ''), reply)
   log.record({ ...request('/no-peer'), ip: undefined } as unknown as FastifyRequest, reply)
@@ -60,7 +41,7 @@ t.test('a route-less request has no route field; odd characters in the path stay
 })
 
 t.test('lines finished in one turn of the event loop go out in one write, and not later than the turn', async (t) => {
-  const { logger, writes, lines } = capture()
+  const { logger, writes, lines } = captureLog()
   const log = new AccessLog(logger)
   for (let i = 0; i < 50; i++) log.record(request(`/api/${i}`), reply)
   t.equal(writes.length, 0, 'nothing written mid-turn')
@@ -73,7 +54,7 @@ t.test('lines finished in one turn of the event loop go out in one write, and no
 })
 
 t.test('a batch that grows large is written without waiting for the turn to end', async (t) => {
-  const { logger, writes, lines } = capture()
+  const { logger, writes, lines } = captureLog()
   const log = new AccessLog(logger)
   const long = '/api/' + 'x'.repeat(2000)
   for (let i = 0; i < 40; i++) log.record(request(long), reply)
@@ -83,7 +64,7 @@ t.test('a batch that grows large is written without waiting for the turn to end'
 })
 
 t.test('above info level, no access lines', async (t) => {
-  const { logger, writes } = capture('warn')
+  const { logger, writes } = captureLog('warn')
   new AccessLog(logger).record(request('/api/x'), reply)
   await turn()
   t.equal(writes.length, 0)
@@ -103,7 +84,7 @@ t.test('a process that exits right after a request still writes its line', async
 })
 
 t.test('an answer cut short is logged with who cut it; a client that left before any of it gets 499', async (t) => {
-  const { logger, lines } = capture()
+  const { logger, lines } = captureLog()
   const log = new AccessLog(logger)
   const cut = (headersSent: boolean) => ({ statusCode: 200, elapsedTime: 3, raw: { headersSent } }) as unknown as FastifyReply
   log.record(request('/api/a'), cut(false), 'client')

@@ -2,31 +2,19 @@
  * Each request's logger (src/ops/request-logger.ts): made only when the request logs, and then
  * writing what a pino child bound to the request id would have written.
  */
-import { Writable } from 'node:stream'
 import type { FastifyBaseLogger } from 'fastify'
 import type { Logger } from 'pino'
 import t from 'tap'
-import { createLogger } from '../../src/ops/logger.js'
+import { captureLog } from '../helpers/log-capture.js'
 import { requestLoggerFactory } from '../../src/ops/request-logger.js'
 import { startGateway } from '../helpers/gateway.js'
 
 function capture(level = 'info') {
-  const writes: string[] = []
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      writes.push(chunk.toString('utf8'))
-      cb()
-    },
-  })
-  const logger = createLogger(level, sink)
+  const { logger, lines: written } = captureLog(level)
   // pino writes asynchronously to a Writable: lines are read after a turn.
   const lines = async () => {
     await new Promise((r) => setImmediate(r))
-    return writes
-      .join('')
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => JSON.parse(l) as Record<string, unknown>)
+    return written()
   }
   // Counts the children made of `logger` (the real pino method does the work).
   let children = 0
