@@ -87,31 +87,39 @@ export function earlyVerify(forward: ForwardAuth, opts: EarlyOptions): EarlyAnsw
     }
     if (ready === undefined) return false
     const routeName = routes[route]!.name
-    const answer = () => {
-      const id = requestId(req)
-      const out: Record<string, string> = { 'x-request-id': id, 'cache-control': 'no-store' }
-      forward.identity(seen, out)
-      // As Fastify answers: no length for HEAD (it would announce the length of a GET's answer).
-      if (method !== 'HEAD') out['content-length'] = '0'
-      try {
-        res.writeHead(200, out)
-      } catch {
-        // Nothing was sent (Node checks every header first). The claims were checked to be
-        // header-safe when verified, so this is not expected; Fastify's path answers it anyway.
-        return handler(req, res)
-      }
-      res.end()
-      const elapsedTime = performance.now() - started
-      metrics.request(routeName, method, 200, elapsedTime)
-      accessLog?.record(
-        { routeName, trace: { traceId: traceIdOf(headers) }, ip: clientAddress(req), id, method, url },
-        { elapsedTime, statusCode: 200, raw: res },
-      )
-    }
-    if (ready === null) answer()
+    if (ready === null) answer(req, res, handler, seen, routeName, started)
     // The identity assertion is still being signed (a token's first request on its route). A
     // failure there is Fastify's to answer, as it would have been.
-    else ready.then(answer, () => handler(req, res))
+    else
+      ready.then(
+        () => answer(req, res, handler, seen, routeName, started),
+        () => handler(req, res),
+      )
     return true
+  }
+
+  /** 200 with the identity, then the request's metrics and access line. */
+  function answer(req: IncomingMessage, res: ServerResponse, handler: Handler, seen: Guarded, routeName: string, started: number): void {
+    const id = requestId(req)
+    const method = req.method!
+    const out: Record<string, string> = { 'x-request-id': id, 'cache-control': 'no-store' }
+    forward.identity(seen, out)
+    // As Fastify answers: no length for HEAD (it would announce the length of a GET's answer).
+    if (method !== 'HEAD') out['content-length'] = '0'
+    try {
+      res.writeHead(200, out)
+    } catch {
+      // Nothing was sent (Node checks every header first). The claims were checked to be
+      // header-safe when verified, so this is not expected; were it to happen, Fastify's path
+      // answers rather than an exception ending the process.
+      return handler(req, res)
+    }
+    res.end()
+    const elapsedTime = performance.now() - started
+    metrics.request(routeName, method, 200, elapsedTime)
+    accessLog?.record(
+      { routeName, trace: { traceId: traceIdOf(seen.headers) }, ip: clientAddress(req), id, method, url: req.url! },
+      { elapsedTime, statusCode: 200, raw: res },
+    )
   }
 }
